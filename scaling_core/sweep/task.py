@@ -1,0 +1,89 @@
+"""The contract between a domain and the sweep engine.
+
+A :class:`Task` is everything domain-specific about a learning-curve sweep: the
+training examples and what each one counts for, the validation set V, the model
+families and their size grids, batching, the loss and the validation metrics.
+The trainer and the model search are generic and only talk to a task through
+this protocol.
+
+Tasks are built in worker processes from a :class:`TaskSpec` (an import path and
+keyword arguments), so they never need to be pickled.
+"""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass, field
+from typing import Any, Iterator, Mapping, Protocol, runtime_checkable
+
+import numpy as np
+import torch
+
+
+@runtime_checkable
+class Task(Protocol):
+    """A domain problem the sweep engine can train on.
+
+    Attributes
+    ----------
+    name : str
+        Short identifier, part of every trial key (e.g. ``"nmt-multi30k"``).
+    unit : str
+        What data size counts, in the paper's sense: ``"tokens"``, ``"characters"``,
+        ``"images"``, ``"seconds"`` ... (truncated text counts only the kept part).
+    metrics : tuple of str
+        Names of the validation metrics :meth:`evaluate` returns. ``metrics[0]`` is
+        the one the model search minimises (e.g. ``"val_error"`` or ``"val_loss"``).
+    families : dict
+        ``{family: [size, ...]}``: the hyperparameter-reduced model grid. ``size`` is
+        the family's one scaling knob (a hidden width, a width factor ...).
+    fingerprint : str
+        A short hash of the data (and its preprocessing) so a changed dataset makes
+        new trials rather than stale cache hits.
+    """
+
+    name: str
+    unit: str
+    metrics: tuple[str, ...]
+    families: dict[str, list[float]]
+    fingerprint: str
+
+    def example_units(self) -> np.ndarray:
+        """Units each training example contributes, in the task's fixed example order."""
+
+    def build_model(self, family: str, size: float) -> torch.nn.Module:
+        """A freshly initialised model of ``family`` at ``size`` (seed set by the caller)."""
+
+    def train_batches(
+        self, indices: np.ndarray, batch_size: int, generator: torch.Generator, device: str
+    ) -> Iterator[Any]:
+        """One shuffled epoch over the training examples ``indices``, as device batches."""
+
+    def train_loss(self, model: torch.nn.Module, batch: Any) -> torch.Tensor:
+        """The scalar training loss of ``model`` on ``batch`` (to back-propagate)."""
+
+    def evaluate(self, model: torch.nn.Module, device: str) -> dict[str, float]:
+        """Validation metrics on V, keyed by the names in :attr:`metrics` (and more)."""
+
+
+@dataclass(frozen=True)
+class TaskSpec:
+    """How to build a task in any process: ``factory`` is ``"package.module:function"``.
+
+    ``build()`` imports the factory and calls it with ``kwargs``; results are cached
+    per process so a worker loads its data once.
+    """
+
+    factory: str
+    kwargs: Mapping[str, Any] = field(default_factory=dict)
+
+    def build(self) -> Task:
+        key = (self.factory, tuple(sorted((k, repr(v)) for k, v in self.kwargs.items())))
+        if key not in _TASK_CACHE:
+            module_name, _, attr = self.factory.partition(":")
+            factory = getattr(importlib.import_module(module_name), attr)
+            _TASK_CACHE[key] = factory(**dict(self.kwargs))
+        return _TASK_CACHE[key]
+
+
+_TASK_CACHE: dict[tuple, Task] = {}
