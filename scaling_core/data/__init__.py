@@ -1,0 +1,1 @@
+"""Dataset loaders: embedded corpora, shared real datasets and checksum-verified downloads."""

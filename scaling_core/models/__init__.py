@@ -1,0 +1,1 @@
+"""Model families, one module per family, each reporting its parameter count."""

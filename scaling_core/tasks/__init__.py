@@ -1,0 +1,1 @@
+"""Domain tasks implementing the sweep engine's Task protocol."""
