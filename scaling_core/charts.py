@@ -39,11 +39,15 @@ def book_renderer(spec: dict, **metadata) -> dict:
         "<script>(function(){\n"
         f"  var spec = {json.dumps(spec, sort_keys=True)};\n"
         f'  var el = document.getElementById("{element}");\n'
-        '  if (typeof vegaEmbed === "undefined") {\n'
-        '    el.textContent = "This chart needs the vega bundle the book loads on every page.";\n'
-        "    return; }\n"
-        f'  vegaEmbed(el, spec, {{"actions": false, "renderer": "svg"}})\n'
-        '    .catch(function(err){ el.textContent = "Chart error: " + err; });\n'
+        "  function draw() {\n"
+        '    if (typeof vegaEmbed === "undefined") {\n'
+        '      el.textContent = "This chart needs the vega bundle the book loads on every page.";\n'
+        "      return; }\n"
+        '    vegaEmbed(el, spec, {"actions": false, "renderer": "svg"})\n'
+        '      .catch(function(err){ el.textContent = "Chart error: " + err; }); }\n'
+        "  // the bundle is an ES module: it runs after parsing, before DOMContentLoaded\n"
+        '  if (typeof vegaEmbed !== "undefined") draw();\n'
+        '  else window.addEventListener("DOMContentLoaded", draw);\n'
         "})();</script>"
     )
     title = spec.get("title", "")
@@ -85,7 +89,8 @@ def write_vega_bundle(folder: str | Path) -> Path:
 
     target = Path(folder) / VEGA_BUNDLE
     version = alt.SCHEMA_VERSION.lstrip("v").rsplit(".", 1)[0]  # e.g. "6.4"
-    bundle = vl_convert.javascript_bundle(vl_version=version)
+    # wrapped in a function so its top-level names cannot clash with the page's (Sphinx's `_`)
+    bundle = "(function(){\n" + vl_convert.javascript_bundle(vl_version=version) + "\n})();\n"
     if not target.exists() or target.read_text() != bundle:
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_text(bundle)

@@ -1,0 +1,93 @@
+"""The ``scaling-core`` command line.
+
+``scaling-core chapter chapters/counting.md -p profile smoke -p seed 3``
+    Execute one chapter with papermill parameters into ``book/``.
+``scaling-core book --profile laptop``
+    Execute every chapter and build the HTML book into ``_build/html``.
+``scaling-core sweep ...``
+    Run or resume a learning-curve sweep (see ``scaling-core sweep --help``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import yaml
+
+from scaling_core.profiles import PROFILES, ParameterError
+
+
+def parse_parameters(pairs: list[list[str]] | None) -> dict:
+    """``[["seed", "3"], ...]`` -> ``{"seed": 3}``; values are read as YAML, like papermill's ``-p``."""
+    return {name: yaml.safe_load(value) for name, value in pairs or []}
+
+
+def _chapter(args) -> int:
+    from scaling_core.book import execute_chapter
+
+    path = execute_chapter(args.source, parse_parameters(args.parameters), args.output_dir)
+    print(f"executed -> {path}")
+    return 0
+
+
+def _book(args) -> int:
+    from scaling_core.book import build_book
+
+    html = build_book(
+        profile=args.profile,
+        chapters=args.chapters,
+        parameters=parse_parameters(args.parameters),
+        staging=args.staging,
+        execute=not args.no_execute,
+    )
+    print(f"book -> {html / 'index.html'}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="scaling-core", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    chapter = sub.add_parser("chapter", help="execute one chapter with papermill parameters")
+    chapter.add_argument("source", help="chapter key (counting) or path (chapters/counting.md)")
+    chapter.add_argument("-p", "--parameter", dest="parameters", nargs=2, action="append",
+                         metavar=("NAME", "VALUE"), help="papermill parameter, e.g. -p profile smoke")
+    chapter.add_argument("--output-dir", default=None, help="folder for the executed notebook (default book/)")
+    chapter.set_defaults(handler=_chapter)
+
+    book = sub.add_parser("book", help="execute every chapter and build the HTML book")
+    book.add_argument("--profile", default="laptop", help=f"one of {', '.join(PROFILES)}")
+    book.add_argument("--chapters", nargs="*", default=None, help="chapter keys (default: all in _toc.yml)")
+    book.add_argument("-p", "--parameter", dest="parameters", nargs=2, action="append",
+                      metavar=("NAME", "VALUE"), help="extra papermill parameter for every chapter")
+    book.add_argument("--staging", default=None, help="assemble and build the book in this folder")
+    book.add_argument("--no-execute", action="store_true", help="build from the notebooks already in book/")
+    book.set_defaults(handler=_book)
+
+    try:
+        from scaling_core.sweep import cli as sweep_cli
+    except ImportError:
+        sweep_cli = None
+    if sweep_cli is not None and hasattr(sweep_cli, "add_parser"):
+        sweep = sweep_cli.add_parser(sub)
+        if sweep is not None and sweep.get_default("handler") is None:
+            sweep.set_defaults(handler=sweep_cli.run)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point; errors the user can fix are printed as one line and exit with status 2."""
+    from scaling_core.book import ChapterError
+
+    args = build_parser().parse_args(argv)
+    try:
+        return args.handler(args) or 0
+    except (ParameterError, ChapterError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())
