@@ -1,0 +1,96 @@
+"""The book pipeline end to end: parameters, the built HTML, and charts drawn offline."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from scaling_core.book import build_book, toc_chapters
+from scaling_core.cli import main
+
+REPO = Path(__file__).resolve().parent.parent
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+ALLOWED_CONSOLE = ("THEBE_JS_URL",)  # jupyter-book 1.x declares it twice on every page
+
+
+@pytest.fixture(scope="session")
+def smoke_html(tmp_path_factory) -> Path:
+    """HTML of the book at the smoke profile: the one `make test` built, else built here."""
+    prebuilt = os.environ.get("SCALING_CORE_SMOKE_BOOK")
+    if prebuilt and (Path(prebuilt) / "_build" / "html" / "index.html").exists():
+        return Path(prebuilt) / "_build" / "html"
+    return build_book(profile="smoke", staging=tmp_path_factory.mktemp("smoke-book"), log=lambda _: None)
+
+
+def render(page: Path, tmp_path: Path) -> tuple[str, list[str]]:
+    """Load ``page`` in headless Chromium with networking off; return the DOM and console lines."""
+    command = [
+        CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
+        "--disable-background-networking", "--disable-component-update", "--disable-sync",
+        "--no-first-run", f"--user-data-dir={tmp_path / 'profile'}", "--enable-logging=stderr",
+        "--v=0", "--virtual-time-budget=8000", "--proxy-server=127.0.0.1:9",
+        "--dump-dom", page.as_uri(),
+    ]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=120)
+    console = [line for line in done.stderr.splitlines() if ":CONSOLE" in line]
+    return done.stdout, console
+
+
+def console_errors(console: list[str]) -> list[str]:
+    pattern = re.compile(r"Uncaught|Error|Failed|ERR_|blocked|refused", re.IGNORECASE)
+    return [l for l in console if pattern.search(l) and not any(a in l for a in ALLOWED_CONSOLE)]
+
+
+def test_every_chapter_in_the_toc_is_built(smoke_html):
+    for key in toc_chapters():
+        assert (smoke_html / "book" / f"{key}.html").exists(), key
+
+
+def test_glued_numbers_are_filled_in(smoke_html):
+    for key in toc_chapters():
+        html = (smoke_html / "book" / f"{key}.html").read_text()
+        assert "{glue:" not in html and "glue:text" not in html, key
+
+
+@pytest.mark.browser
+def test_charts_draw_offline_without_console_errors(smoke_html, tmp_path):
+    if CHROMIUM is None:
+        if os.environ.get("CI"):
+            pytest.fail("chromium is not installed (.ci/run installs Debian's chromium)")
+        pytest.skip("chromium not installed")
+    for key in toc_chapters():
+        page = smoke_html / "book" / f"{key}.html"
+        charts = page.read_text().count('class="vega-chart"')
+        dom, console = render(page, tmp_path)
+        drawn = re.findall(r'<div id="vega-[^"]+" class="vega-chart[^"]*"[^>]*><svg', dom)
+        assert charts > 0 and len(drawn) == charts, f"{key}: {len(drawn)} of {charts} charts drawn"
+        assert "mjx-container" in dom or "$" not in page.read_text(), f"{key}: equations not typeset"
+        assert console_errors(console) == [], key
+
+
+def test_unknown_profile_stops_with_one_line(capsys):
+    assert main(["chapter", "counting", "-p", "profile", "huge"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1
+    assert "'profile'" in err and "'smoke', 'laptop', 'paper'" in err
+
+
+def test_unknown_parameter_name_stops_with_one_line(capsys):
+    assert main(["chapter", "counting", "-p", "sead", "3"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "'sead'" in err and "seed" in err
+
+
+def test_bad_value_inside_the_chapter_stops_with_one_line(tmp_path):
+    command = [sys.executable, "-m", "scaling_core.cli", "chapter", "counting",
+               "-p", "profile", "smoke", "-p", "seed", "-1", "--output-dir", str(tmp_path)]
+    done = subprocess.run(command, capture_output=True, text=True, cwd=REPO, timeout=300)
+    assert done.returncode == 2
+    err = done.stderr.strip().splitlines()[-1]
+    assert "ParameterError" in err and "'seed'" in err and "non-negative integer" in err
