@@ -1,0 +1,220 @@
+"""Image classification data: folders of image files, CIFAR-10, on-device augmentation.
+
+Every loader returns an :class:`ImageSet`: ``images`` as a uint8 array
+``(N, H, W, C)``, integer ``labels`` ``(N,)`` and the ``class_names`` the labels
+index. (1-D signals such as MNIST-1D use the same container with float32
+``(N, L, 1)`` images; see :mod:`scaling_core.data.mnist1d`.)
+
+CIFAR-10 comes from one of two places. A data folder holding ``cifar10/`` (an
+image-folder layout packed in tars ``train-part1.tar``, ``train-part2.tar``,
+``test.tar``, or already unpacked as ``train/`` and ``test/``) is read directly;
+otherwise the canonical python tarball from the University of Toronto is downloaded
+once and checked against its SHA-256. Decoded arrays are cached as ``.npz``.
+"""
+
+from __future__ import annotations
+
+import io
+import pickle
+import tarfile
+from pathlib import Path
+from typing import NamedTuple
+
+import numpy as np
+import torch
+from PIL import Image, ImageOps
+
+from scaling_core.download import download
+from scaling_core.paths import cache_dir
+
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
+
+CIFAR10_URL = "https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz"
+CIFAR10_SHA256 = "6d958be074577803d12ecdefd02955f39262c83c16fe9348329d7fe0b5c001ce"
+"""SHA-256 of :data:`CIFAR10_URL` (170,498,071 bytes; the official md5 is c58f30108f718f92721af3b95e74349a)."""
+
+CIFAR10_JPEG_TARS = {"train": ("train-part1.tar", "train-part2.tar"), "test": ("test.tar",)}
+
+
+class ImageSet(NamedTuple):
+    """Images, integer labels and the class names the labels index."""
+
+    images: np.ndarray  # (N, H, W, C) uint8, or (N, L, 1) float32 for sequences
+    labels: np.ndarray  # (N,) int64
+    class_names: tuple[str, ...]
+
+
+# ----------------------------------------------------------------------------- image folders
+
+
+def decode_image(data: bytes | Path, image_size: int | None = None) -> np.ndarray:
+    """Decode one image file to RGB uint8 ``(H, W, 3)``; center-crop and resize to a square if asked."""
+    with Image.open(io.BytesIO(data) if isinstance(data, bytes) else data) as image:
+        image = image.convert("RGB")
+        if image_size is not None:
+            image = ImageOps.fit(image, (image_size, image_size))
+        return np.asarray(image, dtype=np.uint8)
+
+
+def _stack(decoded: list[np.ndarray], class_of: list[str], where: str) -> ImageSet:
+    if not decoded:
+        raise ValueError(f"no {'/'.join(IMAGE_SUFFIXES)} images found under {where}")
+    shapes = {image.shape for image in decoded}
+    if len(shapes) > 1:
+        raise ValueError(f"images under {where} differ in size {sorted(shapes)[:3]}; pass image_size")
+    class_names = tuple(sorted(set(class_of)))
+    labels = np.searchsorted(class_names, class_of).astype(np.int64)
+    return ImageSet(np.stack(decoded), labels, class_names)
+
+
+def load_image_folder(root: str | Path, image_size: int | None = None) -> ImageSet:
+    """Read an image-folder dataset ``root/<class>/*.jpg|jpeg|png`` (the ImageNet layout).
+
+    Classes are the sub-folder names in sorted order; files are read in sorted order.
+
+    Parameters
+    ----------
+    root : path
+        Folder with one sub-folder per class.
+    image_size : int, optional
+        Side of the square every image is center-cropped and resized to. Needed
+        when the images differ in size (ImageNet); CIFAR-style folders need none.
+    """
+    root = Path(root)
+    if not root.is_dir():
+        raise ValueError(f"image folder {root} does not exist")
+    files = sorted(p for p in root.glob("*/*") if p.suffix.lower() in IMAGE_SUFFIXES)
+    decoded = [decode_image(path, image_size) for path in files]
+    return _stack(decoded, [path.parent.name for path in files], str(root))
+
+
+def load_image_tars(tar_paths, split: str, image_size: int | None = None) -> ImageSet:
+    """Read the members ``<split>/<class>/<file>`` of image-folder tars without unpacking them."""
+    decoded, class_of = [], []
+    for tar_path in tar_paths:
+        with tarfile.open(tar_path) as archive:
+            for member in sorted(archive.getmembers(), key=lambda m: m.name):
+                parts = Path(member.name).parts
+                if member.isfile() and len(parts) == 3 and parts[0] == split \
+                        and Path(parts[2]).suffix.lower() in IMAGE_SUFFIXES:
+                    decoded.append(decode_image(archive.extractfile(member).read(), image_size))
+                    class_of.append(parts[1])
+    return _stack(decoded, class_of, f"{split}/ in {[str(p) for p in tar_paths]}")
+
+
+# ----------------------------------------------------------------------------- caching
+
+
+def _npz_path(name: str) -> Path:
+    return cache_dir("images") / f"{name}.npz"
+
+
+def _save(name: str, data: ImageSet) -> None:
+    tmp = _npz_path(name).with_suffix(".tmp.npz")
+    np.savez(tmp, images=data.images, labels=data.labels, class_names=np.array(data.class_names))
+    tmp.replace(_npz_path(name))
+
+
+def _cached(name: str, build) -> ImageSet:
+    """Load ``name.npz`` from the cache, or ``build()`` it and save it there."""
+    if not _npz_path(name).exists():
+        _save(name, build())
+    with np.load(_npz_path(name)) as stored:
+        return ImageSet(stored["images"], stored["labels"], tuple(stored["class_names"].tolist()))
+
+
+# ----------------------------------------------------------------------------- CIFAR-10
+
+
+def _cifar10_jpeg_split(folder: Path, split: str) -> ImageSet | None:
+    """The ``split`` of a CIFAR-10 image folder (tars or unpacked), or None if absent."""
+    if (folder / split).is_dir():
+        return load_image_folder(folder / split)
+    tars = [folder / name for name in CIFAR10_JPEG_TARS[split]]
+    if all(path.is_file() for path in tars):
+        key = "-".join(f"{p.stem}{p.stat().st_size}" for p in tars)
+        return _cached(f"cifar10-jpeg-{key}", lambda: load_image_tars(tars, split))
+    return None
+
+
+def _unpickle_batch(archive: tarfile.TarFile, name: str) -> dict:
+    member = archive.getmember(f"cifar-10-batches-py/{name}")
+    return pickle.load(archive.extractfile(member), encoding="bytes")  # noqa: S301 (checksummed file)
+
+
+def parse_cifar10_python(tarball: str | Path) -> dict[str, ImageSet]:
+    """Parse the CIFAR-10 python tarball into ``{"train": ImageSet, "test": ImageSet}``.
+
+    Each pickled batch holds ``data`` (N, 3072) uint8 in channel-major order, reshaped
+    here to ``(N, 32, 32, 3)``, and ``labels``; ``batches.meta`` names the classes.
+    """
+    with tarfile.open(tarball) as archive:
+        class_names = tuple(n.decode() for n in _unpickle_batch(archive, "batches.meta")[b"label_names"])
+        splits = {"train": [f"data_batch_{i}" for i in range(1, 6)], "test": ["test_batch"]}
+        result = {}
+        for split, names in splits.items():
+            batches = [_unpickle_batch(archive, name) for name in names]
+            images = np.concatenate([b[b"data"] for b in batches]).reshape(-1, 3, 32, 32)
+            labels = np.concatenate([b[b"labels"] for b in batches]).astype(np.int64)
+            result[split] = ImageSet(images.transpose(0, 2, 3, 1).copy(), labels, class_names)
+    return result
+
+
+def load_cifar10(
+    data_dir: str | Path | None = None,
+    split: str = "train",
+    *,
+    url: str = CIFAR10_URL,
+    sha256: str = CIFAR10_SHA256,
+) -> ImageSet:
+    """CIFAR-10 ``split`` (``"train"``: 50,000 images, ``"test"``: 10,000), 32x32 RGB, 10 classes.
+
+    Reads ``data_dir/cifar10`` (or ``data_dir`` itself) when it holds the JPEG
+    image-folder copy; otherwise downloads ``url`` once, checks ``sha256`` and parses
+    the pickled batches. The decoded arrays are cached either way.
+    """
+    if split not in CIFAR10_JPEG_TARS:
+        raise ValueError(f"parameter 'split' got {split!r}; allowed: 'train', 'test'")
+    if data_dir is not None:
+        for folder in (Path(data_dir) / "cifar10", Path(data_dir)):
+            found = _cifar10_jpeg_split(folder, split)
+            if found is not None:
+                return found
+    names = {name: f"cifar10-python-{sha256[:16]}-{name}" for name in CIFAR10_JPEG_TARS}
+    if not _npz_path(names[split]).exists():
+        tarball = download(url, sha256, name=f"cifar-10-python-{sha256[:16]}.tar.gz")
+        for name, data in parse_cifar10_python(tarball).items():
+            _save(names[name], data)
+    return _cached(names[split], None)
+
+
+# ----------------------------------------------------------------------------- augmentation
+
+
+def augment(
+    batch: torch.Tensor,
+    generator: torch.Generator,
+    brightness: float = 0.2,
+    contrast: float = 0.2,
+) -> torch.Tensor:
+    r"""Random horizontal flips and brightness/contrast jitter, batched on ``batch``'s device.
+
+    For each image :math:`x` (values scaled to about unit range) with mean :math:`\bar x`,
+    draws :math:`b \sim U(-\text{brightness}, \text{brightness})` and
+    :math:`c \sim U(1 - \text{contrast}, 1 + \text{contrast})` and returns
+    :math:`c (x - \bar x) + \bar x + b`, flipped left-right with probability 1/2.
+
+    Parameters
+    ----------
+    batch : Tensor (B, C, H, W)
+    generator : torch.Generator
+        Source of the random draws (any device; draws are moved to the batch).
+    """
+    size = (batch.shape[0], 1, 1, 1)
+    draw = lambda: torch.rand(size, generator=generator, device=generator.device).to(batch.device)  # noqa: E731
+    flip = draw() < 0.5
+    shift = (2 * draw() - 1) * brightness
+    scale = 1 + (2 * draw() - 1) * contrast
+    batch = torch.where(flip, batch.flip(-1), batch)
+    mean = batch.mean(dim=(1, 2, 3), keepdim=True)
+    return scale.to(batch.dtype) * (batch - mean) + mean + shift.to(batch.dtype)
