@@ -1,0 +1,39 @@
+"""Learning-curve fitting: functional forms, robust fits with intervals, extrapolation.
+
+Fits follow the lmfit/scikit-learn pattern: ``fit = PowerLawFit().fit(m, eps)`` returns
+the fit; fitted values end in ``_`` (``alpha_``, ``beta_``), with standard errors
+(``beta_se_``) and 95 % intervals (``beta_ci_``), asymptotic (t-based) after ``.fit`` and
+bootstrap after ``.bootstrap(n=1000, seed=0)``. ``.predict(m)``, ``.report()`` and
+``.to_row()`` give curves, text and table rows.
+
+The loss is the Huber loss on log error, summed over points, minimised by L-BFGS-B
+from a grid of starts built from log-log lines; ``start_success_fraction_`` says how many
+starts reached the best optimum.
+"""
+
+from scaling_core.fit.forms import (
+    broken_power_law,
+    joint_law,
+    model_size_law,
+    power_law,
+    power_law_plus_constant,
+    region_boundaries,
+    three_region,
+)
+from scaling_core.fit.powerlaw import ModelSizeFit, PowerLawConstantFit, PowerLawFit
+from scaling_core.fit.uncertainty import bootstrap, interval_coverage
+
+__all__ = [
+    "power_law",
+    "power_law_plus_constant",
+    "three_region",
+    "region_boundaries",
+    "model_size_law",
+    "joint_law",
+    "broken_power_law",
+    "PowerLawFit",
+    "PowerLawConstantFit",
+    "ModelSizeFit",
+    "bootstrap",
+    "interval_coverage",
+]
