@@ -1,0 +1,160 @@
+"""The image Task: class-balanced nested shards, batching, training, metrics, factory and scales."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from scaling_core.models.resnet import ResNetConfig, expected_num_params
+from scaling_core.profiles import PROFILES, ParameterError
+from scaling_core.sweep.task import Task, TaskSpec
+from scaling_core.tasks.images import (
+    SCALES,
+    class_balanced_order,
+    images_per_class_steps,
+    make_image_task,
+    shard_sizes_by_class,
+)
+
+
+@pytest.fixture(scope="module")
+def mnist1d_task():
+    return make_image_task("mnist1d", seed=0, pool_size=400, val_size=200,
+                           families={"resnet-d1": [0.125, 0.25], "resnet-d2": [0.25]})
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_class_balanced_prefixes_hold_k_per_class(seed):
+    labels = np.repeat(np.arange(4), [9, 5, 12, 7])
+    order = class_balanced_order(labels, seed)
+    assert sorted(order) == list(range(len(labels)))
+    for k in range(1, 6):  # every class has at least 5
+        np.testing.assert_array_equal(np.bincount(labels[order[: 4 * k]], minlength=4), [k] * 4)
+    np.testing.assert_array_equal(order, class_balanced_order(labels, seed))
+
+
+def test_class_balanced_order_depends_on_seed():
+    labels = np.tile(np.arange(5), 20)
+    assert not np.array_equal(class_balanced_order(labels, 0), class_balanced_order(labels, 1))
+
+
+def test_images_per_class_steps_double_up_to_the_full_set():
+    assert images_per_class_steps(1, 5000) == [1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 2048, 4096, 5000]
+    assert images_per_class_steps(2, 16) == [2, 4, 8, 16]
+    assert shard_sizes_by_class(10, 1, 4) == [10, 20, 40]
+    with pytest.raises(ParameterError, match="images_per_class"):
+        images_per_class_steps(0, 8)
+
+
+def test_mnist1d_task_follows_the_protocol(mnist1d_task):
+    task = mnist1d_task
+    assert isinstance(task, Task)
+    assert task.unit == "images" and task.metrics[0] == "val_top1_error"
+    np.testing.assert_array_equal(task.example_units(), np.ones(400))
+    assert np.bincount(task.train.labels[:50]).tolist() == [5] * 10  # the fixed order is class-balanced
+    model = task.build_model("resnet-d2", 0.25)
+    assert model.num_params() == expected_num_params(
+        ResNetConfig(dim=1, in_channels=1, blocks_per_stage=2, width_factor=0.25))
+
+
+def test_train_batches_cover_the_shard_once(mnist1d_task):
+    shard = np.arange(70)
+    batches = list(mnist1d_task.train_batches(shard, 32, torch.Generator().manual_seed(0), "cpu"))
+    assert [len(y) for _, y in batches] == [32, 32, 6]
+    assert batches[0][0].shape == (32, 1, 40)
+    labels = torch.cat([y for _, y in batches]).numpy()
+    np.testing.assert_array_equal(np.sort(labels), np.sort(mnist1d_task.train.labels[shard]))
+
+
+def test_training_improves_validation_metrics(mnist1d_task):
+    task = mnist1d_task
+    torch.manual_seed(0)
+    model = task.build_model("resnet-d1", 0.25)
+    before = task.evaluate(model, "cpu")
+    optimizer = task.make_optimizer(model.parameters(), lr=0.05)
+    generator = torch.Generator().manual_seed(0)
+    for _ in range(8):
+        for batch in task.train_batches(np.arange(400), 32, generator, "cpu"):
+            optimizer.zero_grad()
+            task.train_loss(model, batch).backward()
+            optimizer.step()
+    after = task.evaluate(model, "cpu")
+    assert set(task.metrics) <= set(after)
+    assert after["val_xent"] < before["val_xent"] - 0.3
+    assert after["val_top1_error"] < 0.7 < before["val_top1_error"]
+    assert 0 <= after["val_top5_error"] <= after["val_top1_error"] <= 1
+    assert optimizer.defaults["nesterov"] and optimizer.defaults["weight_decay"] == 0
+
+
+def test_bad_family_and_dataset_are_rejected(mnist1d_task):
+    with pytest.raises(ParameterError, match="family"):
+        mnist1d_task.build_model("vgg", 0.5)
+    with pytest.raises(ParameterError, match="dataset"):
+        make_image_task("imagenet")
+    with pytest.raises(ParameterError, match="data_dir"):
+        make_image_task("folder", data_dir=None)
+
+
+def _image_folder(root, n_per_class, seed):
+    rng = np.random.default_rng(seed)
+    for split, n in (("train", n_per_class), ("val", 2)):
+        for name in ("ant", "bee", "cow"):
+            (root / split / name).mkdir(parents=True)
+            for i in range(n):
+                pixels = rng.integers(0, 256, (8, 8, 3), dtype=np.uint8)
+                Image.fromarray(pixels).save(root / split / name / f"{i}.png")
+
+
+def test_folder_task_batches_are_augmented_channels_last_images(tmp_path):
+    _image_folder(tmp_path, 4, seed=0)
+    task = make_image_task("folder", data_dir=tmp_path, val_size=6, families={"resnet-d1": [0.125]})
+    assert task.class_names == ("ant", "bee", "cow") and len(task.val.labels) == 6
+    x, y = next(task.train_batches(np.arange(12), 12, torch.Generator().manual_seed(0), "cpu"))
+    assert x.shape == (12, 3, 8, 8) and x.is_contiguous(memory_format=torch.channels_last)
+    plain = task._inputs(task._on("cpu")[0][:12])
+    assert not torch.allclose(torch.sort(x.flatten()).values, torch.sort(plain.flatten()).values)
+    model = task.build_model("resnet-d1", 0.125)
+    assert task.train_loss(model, (x, y)).item() > 0
+    assert set(task.evaluate(model, "cpu")) >= set(task.metrics)
+
+
+def test_task_spec_builds_the_task_once():
+    spec = TaskSpec("scaling_core.tasks.images:make_image_task",
+                    {"dataset": "mnist1d", "pool_size": 100, "val_size": 50})
+    assert spec.build() is spec.build()
+    assert spec.build().fingerprint != make_image_task("mnist1d", seed=1, pool_size=100, val_size=50).fingerprint
+
+
+def test_scales_are_complete_and_consistent():
+    assert set(SCALES) == set(PROFILES)
+    keys = set(SCALES["smoke"])
+    for profile, settings in SCALES.items():
+        assert set(settings) == keys, profile
+        smallest, largest = settings["images_per_class"]
+        pool = settings["pool_size"] or 50_000
+        assert 1 <= smallest < largest and 10 * largest <= pool, profile
+        for family, widths in settings["families"].items():
+            for width in widths:
+                ResNetConfig(width_factor=width)  # inside the allowed range
+
+
+def test_fingerprint_tracks_data_and_training_choices(tmp_path):
+    _image_folder(tmp_path / "a", 2, seed=0)
+    _image_folder(tmp_path / "b", 2, seed=1)
+    fingerprints = {
+        make_image_task("folder", data_dir=tmp_path / name, val_size=6, augment_train=augment).fingerprint
+        for name in ("a", "b") for augment in (True, False)
+    }
+    assert len(fingerprints) == 4
+    same = make_image_task("folder", data_dir=tmp_path / "a", val_size=6).fingerprint
+    assert same in fingerprints
+
+
+def test_pool_and_val_sizes_are_validated(tmp_path):
+    _image_folder(tmp_path, 2, seed=0)
+    with pytest.raises(ParameterError, match="val_size"):
+        make_image_task("folder", data_dir=tmp_path, val_size=7)
+    with pytest.raises(ParameterError, match="pool_size"):
+        make_image_task("folder", data_dir=tmp_path, val_size=6, pool_size=0)
