@@ -8,6 +8,10 @@ this protocol.
 
 Tasks are built in worker processes from a :class:`TaskSpec` (an import path and
 keyword arguments), so they never need to be pickled.
+
+Optionally a task may define ``example_order(seed) -> ndarray``: the order in which
+nested shards take training examples (e.g. class-balanced); without it shards take
+a seeded random permutation (see :func:`example_order`).
 """
 
 from __future__ import annotations
@@ -87,3 +91,15 @@ class TaskSpec:
 
 
 _TASK_CACHE: dict[tuple, Task] = {}
+
+
+def example_order(task: Task, seed: int) -> np.ndarray:
+    """The order in which nested shards take ``task``'s training examples.
+
+    ``task.example_order(seed)`` when the task defines it, else the permutation
+    ``numpy.random.default_rng(seed).permutation(N)`` of its ``N`` examples.
+    """
+    custom = getattr(task, "example_order", None)
+    if custom is not None:
+        return np.asarray(custom(seed), dtype=np.int64)
+    return np.random.default_rng(seed).permutation(len(task.example_units()))

@@ -1,0 +1,158 @@
+"""``scaling-core sweep``: run, resume or inspect a learning-curve sweep.
+
+Examples
+--------
+Run (or resume) a sweep described by a YAML file::
+
+    scaling-core sweep run sweep.yaml --store results/demo.sqlite --workers 2
+
+Run a chapter's sweep at a profile, into the chapter's own store::
+
+    scaling-core sweep run --experiment methodology --profile smoke
+
+On a Ray cluster, one quarter GPU per trial::
+
+    scaling-core sweep run sweep.yaml --store s.sqlite --executor ray --ray-address auto \\
+        --gpus-per-trial 0.25
+
+Show the trials (or each shard's winner) of a store::
+
+    scaling-core sweep show results/demo.sqlite --best val_error
+
+The YAML file holds the fields of :class:`~scaling_core.sweep.run.SweepSpec`::
+
+    name: demo
+    seed: 0
+    task: {factory: "scaling_core.tasks.mnist1d:mnist1d_task", kwargs: {n_train: 2000}}
+    shard_sizes: {min_units: 64, max_units: 1024, factor: 2}
+    searches:
+      - {family: mlp, grid: [8, 16, 32, 64], growth: [0.5, 1.0], samples: 2}
+    trainer: {max_epochs: 50, patience: 5}
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from pathlib import Path
+
+import pandas as pd
+import yaml
+
+from scaling_core.paths import results_dir
+from scaling_core.profiles import PROFILES
+
+SHOWN_COLUMNS = ["shard", "shard_units", "family", "size", "lr", "batch_size", "status",
+                 "train_loss", "num_params", "steps", "wall_time"]
+
+
+def add_parser(subparsers) -> argparse.ArgumentParser:
+    """Register the ``sweep`` subcommand (with ``run`` and ``show``) on ``subparsers``."""
+    parser = subparsers.add_parser("sweep", help="run, resume or inspect a learning-curve sweep",
+                                   description=__doc__.split("\n\n")[0])
+    actions = parser.add_subparsers(dest="sweep_action", required=True)
+    runner = actions.add_parser("run", help="run or resume a sweep")
+    runner.add_argument("config", nargs="?", help="YAML file with the sweep spec")
+    runner.add_argument("--experiment", help="a chapter key whose sweep to run (e.g. methodology)")
+    runner.add_argument("--profile", default="smoke", help=f"with --experiment: {', '.join(PROFILES)}")
+    runner.add_argument("--seed", type=int, default=0, help="with --experiment: the chapter seed")
+    runner.add_argument("--store", help="results store (default: the chapter's, or results/sweeps/)")
+    runner.add_argument("--workers", type=int, default=1, help="trials at once (local executor)")
+    runner.add_argument("--device", action="append", help="torch device; repeat to use several")
+    runner.add_argument("--threads", type=int, default=1, help="torch threads per trial")
+    runner.add_argument("--executor", choices=("local", "ray"), default="local")
+    runner.add_argument("--ray-address", default=None, help="'auto', 'ray://host:10001' or none")
+    runner.add_argument("--gpus-per-trial", type=float, default=0.0, help="Ray: GPU fraction")
+    runner.add_argument("--quiet", action="store_true", help="no progress bar")
+    show = actions.add_parser("show", help="print the trials of a store")
+    show.add_argument("store", help="results store")
+    show.add_argument("--sweep", help="only this sweep")
+    show.add_argument("--best", metavar="METRIC", help="only each shard's winner by METRIC")
+    parser.set_defaults(handler=run)
+    return parser
+
+
+def run(args: argparse.Namespace) -> int:
+    """Execute a parsed ``sweep`` command; returns the exit status."""
+    try:
+        return _run_action(args) if args.sweep_action == "run" else _show(args)
+    except (ValueError, TypeError, FileNotFoundError, ImportError, yaml.YAMLError) as error:
+        message = str(error).splitlines()[0] if str(error) else type(error).__name__
+        print(f"scaling-core sweep: error: {message}", file=sys.stderr)
+        return 2
+
+
+def _run_action(args: argparse.Namespace) -> int:
+    from scaling_core.sweep.run import run_sweep
+
+    spec, store = _spec_and_store(args)
+    executor = _executor(args)
+    try:
+        frame = run_sweep(spec, store, executor, progress=not args.quiet)
+    finally:
+        executor.close()
+    done = int((frame["status"] == "done").sum())
+    print(f"{spec.name}: {len(frame)} trials ({done} done, {len(frame) - done} failed) in {store}")
+    return 0
+
+
+def _spec_and_store(args: argparse.Namespace):
+    from scaling_core.sweep.run import SweepSpec
+
+    if bool(args.config) == bool(args.experiment):
+        raise ValueError("give either a YAML config or --experiment, not both or neither")
+    if args.experiment:
+        module = importlib.import_module(f"scaling_core.experiments.{args.experiment}")
+        spec = module.sweep_spec(args.profile, args.seed)
+        store = args.store or module.sweep_store(args.profile)
+        return spec, Path(store)
+    with open(args.config) as handle:
+        data = yaml.safe_load(handle)
+    if not isinstance(data, dict):
+        raise ValueError(f"{args.config}: expected a mapping of sweep fields")
+    spec = SweepSpec.from_dict(data)
+    return spec, Path(args.store or results_dir() / "sweeps" / f"{spec.name}.sqlite")
+
+
+def _executor(args: argparse.Namespace):
+    from scaling_core.sweep.executors import LocalExecutor, RayExecutor
+
+    if args.executor == "ray":
+        return RayExecutor(address=args.ray_address, num_gpus=args.gpus_per_trial)
+    if args.workers == 1 and args.threads:
+        import torch
+
+        torch.set_num_threads(args.threads)
+    return LocalExecutor(args.workers, devices=tuple(args.device or ("cpu",)),
+                         threads_per_worker=args.threads)
+
+
+def _show(args: argparse.Namespace) -> int:
+    from scaling_core.sweep.run import best_per_shard
+    from scaling_core.sweep.store import Store
+
+    if not Path(args.store).exists():
+        raise FileNotFoundError(f"parameter 'store' got {args.store!r}; no such file")
+    with Store(args.store) as store:
+        frame = store.to_frame(args.sweep)
+    if args.best:
+        if args.best not in frame.columns:
+            raise ValueError(f"parameter 'best' got {args.best!r}; no such metric in the store")
+        frame = best_per_shard(frame, args.best)
+    metrics = [c for c in frame.columns if c.startswith("val_")]
+    with pd.option_context("display.width", 200, "display.max_rows", 500):
+        print(frame[[c for c in SHOWN_COLUMNS if c in frame.columns] + metrics].to_string())
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m scaling_core.sweep.cli ...``: the sweep command on its own."""
+    parser = argparse.ArgumentParser(prog="scaling-core")
+    add_parser(parser.add_subparsers(dest="command", required=True))
+    args = parser.parse_args(["sweep", *(sys.argv[1:] if argv is None else argv)])
+    return args.handler(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,178 @@
+"""Where trials run: locally in a process pool, or on a Ray cluster.
+
+Both executors offer one method, ``run(jobs, on_start)``, which yields
+``(job, outcome)`` pairs as trials finish and calls ``on_start(job, device)`` just
+before a trial is handed to a worker; at most as many trials are in flight as
+there are workers, so "started" in the store means started. Only the driver
+(the caller of ``run``) writes the results store.
+
+Ray is an optional extra (``pip install scaling-core[cluster]``). To use a cluster,
+start it with ``ray start --head`` on one machine and ``ray start
+--address=<head>:6379`` on the others, then pass ``RayExecutor(address="auto")``
+from a driver on a cluster node, or ``address="ray://<head>:10001"`` (Ray client)
+from elsewhere; every node needs this package installed. Resume always comes from
+our own store, never from Ray's saved state.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures as futures
+import multiprocessing
+from typing import Any, Callable, Iterator, Sequence
+
+import torch
+
+from scaling_core.sweep.worker import TrialJob, execute_trial
+
+OnStart = Callable[[TrialJob, str], None]
+Outcomes = Iterator[tuple[TrialJob, dict[str, Any]]]
+
+
+def _no_op(job: TrialJob, device: str) -> None:
+    return None
+
+
+class LocalExecutor:
+    """Trials on this machine: in-process when ``workers == 1``, else a process pool.
+
+    Parameters
+    ----------
+    workers : int
+        Trials run at once (each in its own spawned process when > 1).
+    devices : tuple of str
+        Torch devices handed to trials in turn (e.g. ``("cuda:0", "cuda:1")``).
+    threads_per_worker : int or None
+        ``torch.set_num_threads`` in each pool process (``None`` leaves torch's default).
+    """
+
+    def __init__(self, workers: int = 1, devices: Sequence[str] = ("cpu",),
+                 threads_per_worker: int | None = 1):
+        if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
+            raise ValueError(f"parameter 'workers' got {workers!r}; allowed: an integer >= 1")
+        if not devices:
+            raise ValueError("parameter 'devices' got an empty list; allowed: torch device names")
+        self.workers, self.devices, self.threads = workers, tuple(devices), threads_per_worker
+        self._pool: futures.ProcessPoolExecutor | None = None
+        self._turn = 0
+
+    def _next_device(self) -> str:
+        device = self.devices[self._turn % len(self.devices)]
+        self._turn += 1
+        return device
+
+    def run(self, jobs: Sequence[TrialJob], on_start: OnStart = _no_op) -> Outcomes:
+        """Yield ``(job, outcome)`` for every job, in order of completion."""
+        if self.workers == 1:
+            for job in jobs:
+                device = self._next_device()
+                on_start(job, device)
+                yield job, execute_trial(job, device)
+            return
+        yield from self._run_pool(list(jobs), on_start)
+
+    def _run_pool(self, jobs: list[TrialJob], on_start: OnStart) -> Outcomes:
+        pool = self._ensure_pool()
+        waiting, running = list(reversed(jobs)), {}
+        while waiting or running:
+            while waiting and len(running) < self.workers:
+                job, device = waiting.pop(), self._next_device()
+                on_start(job, device)
+                running[pool.submit(execute_trial, job, device)] = job
+            done, _ = futures.wait(running, return_when=futures.FIRST_COMPLETED)
+            for future in done:
+                yield running.pop(future), future.result()
+
+    def _ensure_pool(self) -> futures.ProcessPoolExecutor:
+        if self._pool is None:
+            self._pool = futures.ProcessPoolExecutor(
+                self.workers, mp_context=multiprocessing.get_context("spawn"),
+                initializer=_init_worker, initargs=(self.threads,),
+            )
+        return self._pool
+
+    def close(self) -> None:
+        """Shut the process pool down (a later ``run`` starts a new one)."""
+        if self._pool is not None:
+            self._pool.shutdown(cancel_futures=True)
+            self._pool = None
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
+def _init_worker(threads: int | None) -> None:
+    if threads is not None:
+        torch.set_num_threads(threads)
+
+
+class RayExecutor:
+    """Trials as Ray core tasks, each with a fraction of a GPU.
+
+    Parameters
+    ----------
+    address : str or None
+        ``None`` starts a private local Ray instance; ``"auto"`` joins the cluster
+        this machine belongs to; ``"ray://host:10001"`` connects through Ray client.
+    num_gpus : float
+        GPUs per trial; fractions pack several trials on one GPU. Ray sets each
+        task's visible devices, and the trial trains on ``cuda`` when it got one.
+    num_cpus : float
+        CPUs per trial.
+    max_in_flight : int or None
+        Trials submitted at once; default the number the cluster can run together.
+    init_kwargs : dict
+        Extra ``ray.init`` arguments (e.g. ``num_cpus`` of a local instance).
+    """
+
+    def __init__(self, address: str | None = None, num_gpus: float = 0.0, num_cpus: float = 1.0,
+                 max_in_flight: int | None = None, **init_kwargs: Any):
+        import ray
+
+        self._ray = ray
+        self._owns_ray = not ray.is_initialized()
+        if self._owns_ray:
+            init_kwargs.setdefault("include_dashboard", False)
+            ray.init(address=address, **init_kwargs)
+        self._remote = ray.remote(num_gpus=num_gpus, num_cpus=num_cpus)(_ray_trial)
+        self.max_in_flight = max_in_flight or self._capacity(num_gpus, num_cpus)
+
+    def _capacity(self, num_gpus: float, num_cpus: float) -> int:
+        resources = self._ray.cluster_resources()
+        slots = resources.get("CPU", 1) / num_cpus if num_cpus else float("inf")
+        if num_gpus:
+            slots = min(slots, resources.get("GPU", 0) / num_gpus)
+        return max(1, int(slots))
+
+    def run(self, jobs: Sequence[TrialJob], on_start: OnStart = _no_op) -> Outcomes:
+        """Yield ``(job, outcome)`` for every job, in order of completion."""
+        waiting, running = list(reversed(jobs)), {}
+        while waiting or running:
+            while waiting and len(running) < self.max_in_flight:
+                job = waiting.pop()
+                on_start(job, "ray")
+                running[self._remote.remote(job)] = job
+            done, _ = self._ray.wait(list(running), num_returns=1)
+            for ref in done:
+                yield running.pop(ref), self._ray.get(ref)
+
+    def close(self) -> None:
+        """Shut Ray down if this executor started it."""
+        if self._owns_ray and self._ray.is_initialized():
+            self._ray.shutdown()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
+def _ray_trial(job: TrialJob) -> dict[str, Any]:
+    """A trial inside a Ray task: on the GPU Ray assigned, else on the CPU."""
+    import ray
+
+    device = "cuda" if ray.get_gpu_ids() else "cpu"
+    return execute_trial(job, device)

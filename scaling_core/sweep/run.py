@@ -1,0 +1,238 @@
+"""A learning-curve sweep: shards, model search, training, results store.
+
+:func:`run_sweep` walks the shards from smallest to largest. The candidates for
+shard k are projected from the winner on shard k-1 (see
+:mod:`scaling_core.sweep.search`), so shards run one after another while the
+trials of one shard run in parallel. Every trial is recorded, winners or not.
+
+Resume comes from the store: a trial whose key is already ``done`` or ``failed``
+is not run again, and an unfinished one (killed while ``running``) is rerun.
+A sweep recorded complete with the same spec is only read, without building the
+task or its data, so committed results rebuild the book without training.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Mapping
+
+import pandas as pd
+from tqdm.auto import tqdm
+
+from scaling_core.data.shards import Shard, nested_shards, shard_sizes
+from scaling_core.sweep.executors import LocalExecutor
+from scaling_core.sweep.keys import code_version, git_commit, trial_key, trial_seed
+from scaling_core.sweep.search import SearchSpec, plan_shard
+from scaling_core.sweep.store import FINISHED, Store
+from scaling_core.sweep.task import Task, TaskSpec, example_order
+from scaling_core.sweep.trainer import TrainerSettings
+from scaling_core.sweep.worker import TrialJob
+
+
+@dataclass(frozen=True)
+class SweepSpec:
+    """A whole sweep, serialisable to and from plain dictionaries (YAML configs).
+
+    In a mapping, ``shard_sizes`` may be a list or ``{min_units, max_units, factor}``
+    (see :func:`~scaling_core.data.shards.shard_sizes`).
+    """
+
+    name: str  # identifies the sweep inside its store
+    task: TaskSpec  # the domain
+    shard_sizes: tuple[float, ...]  # target shard sizes in the task's units, increasing
+    searches: tuple[SearchSpec, ...]  # one model search per family
+    trainer: TrainerSettings = field(default_factory=TrainerSettings)
+    seed: int = 0  # shard order and optimizer draws
+    save_models: bool = False  # keep each finished trial's weights beside the store
+
+    def __post_init__(self):
+        object.__setattr__(self, "shard_sizes", tuple(self.shard_sizes))
+        object.__setattr__(self, "searches", tuple(self.searches))
+        sizes = self.shard_sizes
+        if not sizes or any(not b > a for a, b in zip(sizes, sizes[1:])) or not sizes[0] > 0:
+            raise ValueError(f"parameter 'shard_sizes' got {list(sizes)}; allowed: increasing positive sizes")
+        if not self.searches:
+            raise ValueError("parameter 'searches' is empty; allowed: at least one SearchSpec")
+        families = [s.family for s in self.searches]
+        if len(set(families)) != len(families):
+            raise ValueError(f"parameter 'searches' repeats a family: {families}")
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["task"] = {"factory": self.task.factory, "kwargs": dict(self.task.kwargs)}
+        return data
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), sort_keys=True, default=str)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> "SweepSpec":
+        """Build a spec from a plain mapping; unknown or missing keys raise one-line errors."""
+        data = dict(data)
+        _check_keys("sweep", data, required={"name", "task", "shard_sizes", "searches"},
+                    allowed={f for f in cls.__dataclass_fields__})
+        task = dict(data["task"])
+        _check_keys("task", task, required={"factory"}, allowed={"factory", "kwargs"})
+        data["task"] = TaskSpec(task["factory"], dict(task.get("kwargs") or {}))
+        if isinstance(data["shard_sizes"], Mapping):  # {min_units, max_units, factor}
+            _check_keys("shard_sizes", data["shard_sizes"], required={"min_units", "max_units"},
+                        allowed={"min_units", "max_units", "factor"})
+            data["shard_sizes"] = shard_sizes(**data["shard_sizes"])
+        data["searches"] = tuple(_build("search", SearchSpec, s) for s in data["searches"])
+        data["trainer"] = _build("trainer", TrainerSettings, data.get("trainer") or {})
+        return cls(**data)
+
+
+def _build(what: str, kind: type, values: Mapping[str, Any]):
+    _check_keys(what, values, required=set(), allowed=set(kind.__dataclass_fields__))
+    return kind(**values)
+
+
+def _check_keys(what: str, data: Mapping[str, Any], required: set, allowed: set) -> None:
+    unknown = sorted(set(data) - allowed)
+    if unknown:
+        raise ValueError(f"{what}: unknown key {unknown[0]!r}; allowed: {', '.join(sorted(allowed))}")
+    missing = sorted(required - set(data))
+    if missing:
+        raise ValueError(f"{what}: missing key {missing[0]!r}")
+
+
+def run_sweep(
+    spec: SweepSpec,
+    store: Store | str | Path,
+    executor=None,
+    progress: bool = True,
+) -> pd.DataFrame:
+    """Run (or resume, or only read) a sweep and return its trials.
+
+    Parameters
+    ----------
+    spec : SweepSpec
+    store : Store or path
+        The results store; trials already finished in it are not run again.
+    executor : LocalExecutor or RayExecutor, optional
+        Default: one in-process worker.
+    progress : bool
+        Show a progress bar with ETA.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per trial of this sweep (see :meth:`Store.to_frame`).
+    """
+    store = store if isinstance(store, Store) else Store(store)
+    keys = _completed_keys(store, spec)
+    if keys is None:
+        executor = executor or LocalExecutor()
+        keys = _Sweep(spec, store, executor).run(progress)
+        store.mark_complete(spec.name, json.dumps({"spec": spec.to_json(), "keys": keys}))
+    frame = store.to_frame(spec.name)
+    return frame[frame["key"].isin(keys)].reset_index(drop=True)
+
+
+def _completed_keys(store: Store, spec: SweepSpec) -> list[str] | None:
+    """The trial keys of ``spec`` if the store records this exact sweep as complete."""
+    record = store.completed_spec(spec.name)
+    if record is None or json.loads(record)["spec"] != spec.to_json():
+        return None
+    return json.loads(record)["keys"]
+
+
+def best_per_shard(frame: pd.DataFrame, metric: str, by_family: bool = True) -> pd.DataFrame:
+    """The winning trial of each shard (of each family when ``by_family``).
+
+    The winner has the lowest ``metric`` among finished (``done``) trials; ties go
+    to the smaller model, then the trial key, so the choice is deterministic.
+    """
+    if metric not in frame.columns:  # no trial finished: no metric columns at all
+        return frame.iloc[0:0]
+    done = frame[(frame["status"] == "done") & frame[metric].notna()]
+    ordered = done.sort_values([metric, "size", "key"])
+    groups = ["shard", "family"] if by_family else ["shard"]
+    return ordered.groupby(groups, sort=True).head(1).sort_values(groups).reset_index(drop=True)
+
+
+class _Sweep:
+    """The driver's state while a sweep runs: the task, its shards, the store."""
+
+    def __init__(self, spec: SweepSpec, store: Store, executor):
+        self.spec, self.store, self.executor = spec, store, executor
+        self.task: Task = spec.task.build()
+        _check_families(spec, self.task)
+        order = example_order(self.task, spec.seed)
+        self.shards = nested_shards(self.task.example_units(), list(spec.shard_sizes), order=order)
+        self.code = code_version(spec.task.factory.partition(":")[0])
+        self.artefacts = str(store.path.with_suffix(".artefacts")) if spec.save_models else None
+
+    def run(self, progress: bool) -> list[str]:
+        keys: list[str] = []
+        winners: dict[str, tuple[float, float]] = {}  # family -> (best size, its shard units)
+        with tqdm(total=self._expected_trials(), disable=not progress, desc=self.spec.name,
+                  unit="trial") as bar:
+            for shard in self.shards:
+                jobs, rows = self._plan(shard, winners)
+                self.store.add(rows)
+                keys += [job.key for job in jobs]
+                self._run_jobs(jobs, bar)
+                winners.update(self._winners(shard, [job.key for job in jobs], winners))
+        return keys
+
+    def _expected_trials(self) -> int:
+        later = len(self.shards) - 1
+        return sum(s.samples * (len(set(s.grid)) + later * len(s.growth)) for s in self.spec.searches)
+
+    def _plan(self, shard: Shard, winners) -> tuple[list[TrialJob], list[dict]]:
+        jobs, rows = [], []
+        for search in self.spec.searches:
+            best, units = winners.get(search.family, (None, None))
+            ratio = shard.units / units if units else None
+            for trial in plan_shard(search, shard.index, self.spec.seed, best, ratio):
+                job, row = self._job(shard, trial)
+                jobs.append(job)
+                rows.append(row)
+        return jobs, rows
+
+    def _job(self, shard: Shard, trial: dict[str, Any]) -> tuple[TrialJob, dict[str, Any]]:
+        config = {
+            "task": {"factory": self.spec.task.factory, "kwargs": dict(self.spec.task.kwargs)},
+            "task_name": self.task.name, "shard_seed": self.spec.seed, "shard_length": shard.length,
+            "shard_units": shard.units, "trainer": self.spec.trainer.to_dict(), **trial,
+        }
+        key = trial_key(config, self.code, self.task.fingerprint)
+        seed = trial_seed(key)
+        job = TrialJob(key=key, task=self.spec.task, family=trial["family"], size=trial["size"],
+                       lr=trial["lr"], batch_size=trial["batch_size"], trial_seed=seed,
+                       shard_seed=self.spec.seed, shard_length=shard.length,
+                       settings=self.spec.trainer, artefact_dir=self.artefacts)
+        row = {**trial, "key": key, "sweep": self.spec.name, "task": self.task.name,
+               "unit": self.task.unit, "shard": shard.index, "shard_units": shard.units,
+               "shard_examples": shard.length, "seed": self.spec.seed, "trial_seed": seed,
+               "config": config, "code_version": self.code, "git_commit": git_commit(),
+               "fingerprint": self.task.fingerprint}
+        return job, row
+
+    def _run_jobs(self, jobs: list[TrialJob], bar) -> None:
+        statuses = self.store.statuses(job.key for job in jobs)
+        todo = [job for job in jobs if statuses.get(job.key) not in FINISHED]
+        bar.update(len(jobs) - len(todo))
+        started = lambda job, device: self.store.start(job.key, device)  # noqa: E731
+        for job, outcome in self.executor.run(todo, on_start=started):
+            self.store.finish(job.key, outcome)
+            bar.update(1)
+
+    def _winners(self, shard: Shard, keys: list[str], winners) -> dict[str, tuple[float, float]]:
+        """This shard's best size per family (families without a winner keep their last)."""
+        frame = self.store.to_frame(self.spec.name)
+        frame = frame[frame["key"].isin(keys)]
+        best = best_per_shard(frame, self.task.metrics[0]) if len(frame) else frame
+        return {row.family: (row.size, shard.units) for row in best.itertuples()}
+
+
+def _check_families(spec: SweepSpec, task: Task) -> None:
+    for search in spec.searches:
+        if search.family not in task.families:
+            raise ValueError(
+                f"parameter 'family' got {search.family!r}; allowed: {', '.join(task.families)}"
+            )

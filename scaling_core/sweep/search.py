@@ -1,0 +1,134 @@
+r"""Model search as in the paper's Section 3.
+
+For the smallest shard T_0 every size of a hyperparameter-reduced grid is tried.
+For each next shard T_k the candidate sizes are projected forward from the best
+size on T_{k-1}: with :math:`m_k` the shard sizes and :math:`s^*_{k-1}` the
+previous winner,
+
+.. math:: s = s^*_{k-1} \, (m_k / m_{k-1})^{g}, \qquad g \in \text{growth},
+
+so ``g = 1`` grows the model linearly with the data and ``0 < g < 1``
+sub-linearly (``g = 0`` keeps the previous size). Each candidate size gets
+``samples`` Monte Carlo draws of the optimizer settings: a learning rate
+log-uniform in ``lr_range`` and a batch size from ``batch_sizes``. The candidate
+with the best validation metric wins the shard.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class SearchSpec:
+    """The search for one model family."""
+
+    family: str  # a key of task.families
+    grid: tuple[float, ...]  # sizes tried on the smallest shard
+    growth: tuple[float, ...] = (0.5, 1.0)  # exponents g projecting the previous best size
+    samples: int = 2  # Monte Carlo optimizer draws per candidate size
+    lr_range: tuple[float, float] = (1e-3, 1e-2)  # learning rates, sampled log-uniformly
+    batch_sizes: tuple[int, ...] = (32, 64)  # batch sizes, sampled uniformly
+    min_size: float = 1  # projected sizes are clipped to [min_size, max_size]
+    max_size: float = math.inf
+    integer_sizes: bool = True  # round projected sizes to whole numbers
+
+    def __post_init__(self):
+        object.__setattr__(self, "grid", tuple(self.grid))
+        object.__setattr__(self, "growth", tuple(self.growth))
+        object.__setattr__(self, "lr_range", tuple(self.lr_range))
+        object.__setattr__(self, "batch_sizes", tuple(int(b) for b in self.batch_sizes))
+        _check(self)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def _check(spec: SearchSpec) -> None:
+    """One-line errors for a search spec outside its allowed values."""
+    rules = [
+        ("grid", spec.grid, len(spec.grid) > 0 and all(s > 0 for s in spec.grid), "positive sizes"),
+        ("growth", spec.growth, len(spec.growth) > 0 and all(0 <= g <= 2 for g in spec.growth),
+         "exponents in [0, 2]"),
+        ("samples", spec.samples, isinstance(spec.samples, int) and spec.samples >= 1,
+         "an integer >= 1"),
+        ("lr_range", spec.lr_range, len(spec.lr_range) == 2 and 0 < spec.lr_range[0] <= spec.lr_range[1],
+         "(low, high) with 0 < low <= high"),
+        ("batch_sizes", spec.batch_sizes, len(spec.batch_sizes) > 0 and min(spec.batch_sizes) >= 1,
+         "positive integers"),
+        ("max_size", spec.max_size, 0 < spec.min_size <= spec.max_size, ">= min_size > 0"),
+    ]
+    for name, value, ok, allowed in rules:
+        if not ok:
+            raise ValueError(f"search {spec.family!r}: parameter {name!r} got {value!r}; allowed: {allowed}")
+
+
+def candidate_sizes(
+    spec: SearchSpec, previous_best: float | None, data_ratio: float | None
+) -> list[float]:
+    """Sizes to try on a shard: the grid first, then projections of the previous winner.
+
+    Parameters
+    ----------
+    spec : SearchSpec
+    previous_best : float or None
+        Winning size on the previous shard with a winner; ``None`` for T_0 (or when
+        no earlier shard produced a winner), which returns the grid.
+    data_ratio : float or None
+        :math:`m_k / m_j`, this shard's size over that of the shard that produced
+        ``previous_best``.
+
+    Returns
+    -------
+    list of float
+        Distinct sizes, increasing.
+    """
+    if previous_best is None:
+        return sorted(set(spec.grid))
+    sizes = set()
+    for g in spec.growth:
+        size = min(max(previous_best * data_ratio**g, spec.min_size), spec.max_size)
+        sizes.add(float(round(size)) if spec.integer_sizes else float(size))
+    return sorted(sizes)
+
+
+def plan_shard(
+    spec: SearchSpec,
+    shard_index: int,
+    seed: int,
+    previous_best: float | None = None,
+    data_ratio: float | None = None,
+) -> list[dict[str, Any]]:
+    """Trial settings for one family on one shard.
+
+    The optimizer draws come from a generator seeded by ``(seed, shard_index,
+    family)``, so a shard's plan is the same on every rerun.
+
+    Returns
+    -------
+    list of dict
+        One per trial: ``family``, ``size``, ``lr``, ``batch_size``, ``sample``.
+    """
+    rng = np.random.default_rng([seed, shard_index, _family_number(spec.family)])
+    low, high = np.log(spec.lr_range[0]), np.log(spec.lr_range[1])
+    trials = []
+    for size in candidate_sizes(spec, previous_best, data_ratio):
+        for sample in range(spec.samples):
+            trials.append({
+                "family": spec.family,
+                "size": size,
+                "lr": float(np.exp(rng.uniform(low, high))),
+                "batch_size": int(rng.choice(spec.batch_sizes)),
+                "sample": sample,
+            })
+    return trials
+
+
+def _family_number(family: str) -> int:
+    """A stable integer for a family name (Python's ``hash`` changes between runs)."""
+    return int.from_bytes(hashlib.sha256(family.encode()).digest()[:4], "little")

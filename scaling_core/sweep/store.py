@@ -1,0 +1,187 @@
+"""The results store: one SQLite row per trial.
+
+SQLite (standard library) in WAL mode is the embedded default: one file that
+chapters can commit, several readers beside one writer, and writers in several
+processes serialised by SQLite's own locks (every write is one ``BEGIN
+IMMEDIATE`` transaction, waiting on a busy timeout).
+
+A trial's row holds its resolved configuration, seed, code version, git commit,
+shard size, parameter count, metrics, timings, device and status. Status moves
+``pending`` -> ``running`` -> ``done`` or ``failed``; ``starts`` counts how many
+times a trial was started, so a resumed sweep can show that nothing ran twice.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import sqlite3
+import time
+from pathlib import Path
+from typing import Any, Iterable
+
+import pandas as pd
+
+FINISHED = ("done", "failed")
+"""Statuses a resumed sweep does not run again."""
+
+PLAN_COLUMNS = (
+    "key", "sweep", "task", "unit", "shard", "shard_units", "shard_examples", "family", "size",
+    "lr", "batch_size", "sample", "seed", "trial_seed", "config", "code_version", "git_commit",
+    "fingerprint",
+)
+OUTCOME_COLUMNS = (
+    "status", "reason", "num_params", "metrics", "train_loss", "best_step", "best_epoch", "steps",
+    "epochs", "history", "wall_time", "device",
+)
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS trials (
+    key TEXT PRIMARY KEY, sweep TEXT, task TEXT, unit TEXT,
+    shard INTEGER, shard_units REAL, shard_examples INTEGER,
+    family TEXT, size REAL, lr REAL, batch_size INTEGER, sample INTEGER,
+    seed INTEGER, trial_seed INTEGER, config TEXT,
+    code_version TEXT, git_commit TEXT, fingerprint TEXT,
+    status TEXT NOT NULL DEFAULT 'pending', reason TEXT, starts INTEGER NOT NULL DEFAULT 0,
+    num_params INTEGER, metrics TEXT, train_loss REAL, best_step INTEGER, best_epoch REAL,
+    steps INTEGER, epochs REAL, history TEXT, wall_time REAL, device TEXT,
+    created_at REAL, started_at REAL, finished_at REAL
+);
+CREATE INDEX IF NOT EXISTS trials_sweep ON trials (sweep, shard);
+CREATE TABLE IF NOT EXISTS sweeps (name TEXT PRIMARY KEY, spec TEXT, completed_at REAL);
+"""
+
+
+class Store:
+    """A SQLite results store at ``path`` (created on first use).
+
+    Parameters
+    ----------
+    path : str or Path
+        The database file.
+    timeout : float
+        Seconds a writer waits for another process's lock before failing.
+    """
+
+    def __init__(self, path: str | Path, timeout: float = 60.0):
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._db = sqlite3.connect(self.path, timeout=timeout, isolation_level=None)
+        self._db.execute(f"PRAGMA busy_timeout = {int(timeout * 1000)}")
+        self._db.execute("PRAGMA journal_mode = WAL")
+        with self._write() as db:
+            for statement in filter(str.strip, _SCHEMA.split(";")):
+                db.execute(statement)
+
+    def close(self) -> None:
+        self._db.close()
+
+    def __enter__(self) -> "Store":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    @contextlib.contextmanager
+    def _write(self):
+        """One immediate (write-locked) transaction, committed or rolled back."""
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            yield self._db
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
+        self._db.execute("COMMIT")
+
+    def add(self, rows: Iterable[dict[str, Any]]) -> None:
+        """Insert planned trials as ``pending``; keys already stored are left alone."""
+        names = ", ".join(PLAN_COLUMNS)
+        marks = ", ".join("?" for _ in PLAN_COLUMNS)
+        values = [tuple(_cell(row.get(c)) for c in PLAN_COLUMNS) + (time.time(),) for row in rows]
+        with self._write() as db:
+            db.executemany(
+                f"INSERT OR IGNORE INTO trials ({names}, created_at) VALUES ({marks}, ?)", values
+            )
+
+    def statuses(self, keys: Iterable[str]) -> dict[str, str]:
+        """``{key: status}`` for the stored ones among ``keys``."""
+        keys = list(keys)
+        found = {}
+        for start in range(0, len(keys), 500):
+            chunk = keys[start : start + 500]
+            query = f"SELECT key, status FROM trials WHERE key IN ({', '.join('?' * len(chunk))})"
+            found.update(self._db.execute(query, chunk).fetchall())
+        return found
+
+    def start(self, key: str, device: str | None = None) -> None:
+        """Mark a trial ``running`` and count the start."""
+        with self._write() as db:
+            db.execute(
+                "UPDATE trials SET status = 'running', starts = starts + 1, started_at = ?, "
+                "device = ? WHERE key = ?",
+                (time.time(), device, key),
+            )
+
+    def finish(self, key: str, outcome: dict[str, Any]) -> None:
+        """Record a trial's outcome (``status`` ``done`` or ``failed`` and its results)."""
+        if outcome.get("status") not in FINISHED:
+            raise ValueError(f"parameter 'status' got {outcome.get('status')!r}; allowed: {FINISHED}")
+        names = [c for c in OUTCOME_COLUMNS if c in outcome]
+        assignments = ", ".join(f"{c} = ?" for c in names)
+        values = [_cell(outcome[c]) for c in names]
+        with self._write() as db:
+            db.execute(
+                f"UPDATE trials SET {assignments}, finished_at = ? WHERE key = ?",
+                (*values, time.time(), key),
+            )
+
+    def mark_complete(self, name: str, spec: str) -> None:
+        """Record that sweep ``name`` with the serialised ``spec`` has finished all its trials."""
+        with self._write() as db:
+            db.execute(
+                "INSERT OR REPLACE INTO sweeps (name, spec, completed_at) VALUES (?, ?, ?)",
+                (name, spec, time.time()),
+            )
+
+    def completed_spec(self, name: str) -> str | None:
+        """The serialised spec of sweep ``name`` if it completed in this store, else ``None``."""
+        row = self._db.execute(
+            "SELECT spec FROM sweeps WHERE name = ? AND completed_at IS NOT NULL", (name,)
+        ).fetchone()
+        return row[0] if row else None
+
+    def to_frame(self, sweep: str | None = None, history: bool = False) -> pd.DataFrame:
+        """All trials (of one ``sweep`` if given) as a DataFrame, one column per metric.
+
+        The JSON ``metrics`` column is expanded into one float column per metric name;
+        ``history`` (every evaluation of every trial) is left out unless asked for.
+        """
+        query, params = "SELECT * FROM trials", ()
+        if sweep is not None:
+            query, params = query + " WHERE sweep = ?", (sweep,)
+        frame = pd.read_sql_query(query + " ORDER BY shard, family, size, sample, key", self._db,
+                                  params=params)
+        metrics = pd.DataFrame([json.loads(m) if m else {} for m in frame.pop("metrics")],
+                               index=frame.index)
+        frame = pd.concat([frame, metrics.astype(float)], axis=1)
+        if history:
+            frame["history"] = [json.loads(h) if h else [] for h in frame["history"]]
+        else:
+            frame = frame.drop(columns="history")
+        return frame
+
+    def history(self, key: str) -> pd.DataFrame:
+        """Every evaluation of one trial: step, epoch, train_loss and validation metrics."""
+        row = self._db.execute("SELECT history FROM trials WHERE key = ?", (key,)).fetchone()
+        if row is None:
+            raise KeyError(f"no trial with key {key!r} in {self.path}")
+        return pd.DataFrame(json.loads(row[0]) if row[0] else [])
+
+
+def _cell(value: Any) -> Any:
+    """A value as SQLite stores it: containers as JSON text, numpy scalars as Python ones."""
+    if isinstance(value, (dict, list, tuple)):
+        return json.dumps(value, sort_keys=True)
+    if hasattr(value, "item"):
+        return value.item()
+    return value
