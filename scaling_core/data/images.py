@@ -15,6 +15,7 @@ once and checked against its SHA-256. Decoded arrays are cached as ``.npz``.
 from __future__ import annotations
 
 import io
+import os
 import pickle
 import tarfile
 from pathlib import Path
@@ -110,17 +111,22 @@ def _npz_path(name: str) -> Path:
 
 
 def _save(name: str, data: ImageSet) -> None:
-    tmp = _npz_path(name).with_suffix(".tmp.npz")
+    """Write ``name.npz`` atomically (a private temporary name, then a rename)."""
+    tmp = _npz_path(name).with_suffix(f".{os.getpid()}.tmp.npz")
     np.savez(tmp, images=data.images, labels=data.labels, class_names=np.array(data.class_names))
     tmp.replace(_npz_path(name))
+
+
+def _load(name: str) -> ImageSet:
+    with np.load(_npz_path(name)) as stored:
+        return ImageSet(stored["images"], stored["labels"], tuple(stored["class_names"].tolist()))
 
 
 def _cached(name: str, build) -> ImageSet:
     """Load ``name.npz`` from the cache, or ``build()`` it and save it there."""
     if not _npz_path(name).exists():
         _save(name, build())
-    with np.load(_npz_path(name)) as stored:
-        return ImageSet(stored["images"], stored["labels"], tuple(stored["class_names"].tolist()))
+    return _load(name)
 
 
 # ----------------------------------------------------------------------------- CIFAR-10
@@ -185,7 +191,7 @@ def load_cifar10(
         tarball = download(url, sha256, name=f"cifar-10-python-{sha256[:16]}.tar.gz")
         for name, data in parse_cifar10_python(tarball).items():
             _save(names[name], data)
-    return _cached(names[split], None)
+    return _load(names[split])
 
 
 # ----------------------------------------------------------------------------- augmentation
@@ -210,11 +216,11 @@ def augment(
     generator : torch.Generator
         Source of the random draws (any device; draws are moved to the batch).
     """
-    size = (batch.shape[0], 1, 1, 1)
-    draw = lambda: torch.rand(size, generator=generator, device=generator.device).to(batch.device)  # noqa: E731
-    flip = draw() < 0.5
-    shift = (2 * draw() - 1) * brightness
-    scale = 1 + (2 * draw() - 1) * contrast
+    uniform = torch.rand((3, batch.shape[0], 1, 1, 1), generator=generator, device=generator.device)
+    uniform = uniform.to(batch.device, batch.dtype)  # (3, B, 1, 1, 1): one draw per image and knob
+    flip = uniform[0] < 0.5
+    shift = (2 * uniform[1] - 1) * brightness
+    scale = 1 + (2 * uniform[2] - 1) * contrast
     batch = torch.where(flip, batch.flip(-1), batch)
     mean = batch.mean(dim=(1, 2, 3), keepdim=True)
-    return scale.to(batch.dtype) * (batch - mean) + mean + shift.to(batch.dtype)
+    return scale * (batch - mean) + mean + shift
