@@ -1,0 +1,390 @@
+"""Word and character language modelling as sweep-engine tasks.
+
+:class:`WordLMTask` follows the paper's word LMs: a vocabulary of the most frequent
+training words plus ``<unk>``; an epoch joins the shard's sentences (shuffled, each
+ended by ``<eos>``) into one stream, cuts it into ``batch_size`` rows and unrolls
+``unroll = 80`` steps with truncated back-propagation through time, the recurrent
+state carried from chunk to chunk. Data size is counted in words, ``<eos>``
+included. The metric minimised is the per-word cross-entropy on V in nats,
+:math:`\\mathcal{L} = -\\frac{1}{N}\\sum_{i=1}^{N} \\ln p(w_i \\mid w_{<i})`, reported
+with the perplexity :math:`e^{\\mathcal{L}}`.
+
+:class:`CharLMTask` follows the character LMs: a fixed 98-symbol vocabulary; each
+sentence is its own sequence (non-continuous minibatching) ending in ``<eos>`` and
+truncated to ``max_length = 150`` symbols; only kept symbols count as data and in
+the loss. The metric is the per-character cross-entropy in nats, also reported in
+bits per character, :math:`\\mathcal{L} / \\ln 2`.
+
+V is capped at ``val_units`` words or characters, a fixed prefix of the seeded V
+order, so an evaluation costs the same at every shard size.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import re
+from pathlib import Path
+from typing import Iterator
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from scaling_core.data.lm_batches import IGNORE, LMBatch, PackedSequences, padded_batch, stream_batches
+from scaling_core.data.lm_corpora import CHAR_DATASETS, WORD_DATASETS, load_sentence_corpus
+from scaling_core.data.text import CharVocabulary, WordVocabulary, whitespace_tokenize, word_tokenize
+from scaling_core.models.lstm_lm import LSTMConfig, LSTMLanguageModel
+from scaling_core.models.rhn import RHNConfig, RHNLanguageModel
+from scaling_core.profiles import PROFILES, ParameterError, check_choice
+
+
+# ----------------------------------------------------------------------------- models and losses
+def build_language_model(family: str, width: int, vocab_size: int) -> nn.Module:
+    """A language model of ``family`` (``"lstm<layers>"`` or ``"rhn<depth>"``) at ``width``."""
+    match = re.fullmatch(r"(lstm|rhn)([1-9]\d*)", family)
+    if match is None:
+        raise ParameterError("family", family, "'lstm<layers>' or 'rhn<depth>', e.g. 'lstm2', 'lstm4', 'rhn10'")
+    kind, number = match.group(1), int(match.group(2))
+    if kind == "lstm":
+        return LSTMLanguageModel(LSTMConfig(vocab_size, width=int(width), num_layers=number))
+    return RHNLanguageModel(RHNConfig(vocab_size, width=int(width), depth=number))
+
+
+def summed_loss(model: nn.Module, batch: LMBatch, state=None) -> tuple[torch.Tensor, object]:
+    """Total cross-entropy (nats) over ``batch``'s non-padded targets, and the model's final state."""
+    logits, state = model(batch.inputs, state)  # (B, T, V)
+    loss = F.cross_entropy(logits.flatten(0, 1), batch.targets.flatten(), ignore_index=IGNORE, reduction="sum")
+    return loss, state
+
+
+def detach_state(state):
+    """Cut the graph at a chunk boundary (truncated BPTT): a tensor or a tuple of tensors."""
+    return tuple(s.detach() for s in state) if isinstance(state, tuple) else state.detach()
+
+
+def _fingerprint(*parts) -> str:
+    digest = hashlib.sha256()
+    for part in parts:
+        digest.update(part.tobytes() if isinstance(part, np.ndarray) else repr(part).encode())
+    return digest.hexdigest()[:16]
+
+
+def _check_families(families: dict[str, list[float]]) -> dict[str, list[float]]:
+    for family in families:
+        build_language_model(family, 1, 2)  # raises ParameterError on a bad name
+    return {family: list(sizes) for family, sizes in families.items()}
+
+
+# ----------------------------------------------------------------------------- word LM
+class WordLMTask:
+    """Word-level language modelling with continuous minibatching (see the module docstring).
+
+    Parameters
+    ----------
+    name : str
+        Task identifier, e.g. ``"wordlm-kjv"``.
+    train : PackedSequences
+        Training sentences as word ids, each ending with ``<eos>`` (id 0).
+    val_stream : numpy.ndarray
+        V as one id stream, already capped; every id after the first is predicted.
+    vocab : WordVocabulary
+    families : dict
+        ``{family: [width, ...]}``, families ``"lstm<layers>"`` / ``"rhn<depth>"``.
+    unroll : int
+        Steps of truncated back-propagation through time (80 in the paper).
+    eval_rows : int
+        Rows V is laid out in for evaluation.
+    """
+
+    unit = "words"
+    metrics = ("val_loss", "val_ppl")
+
+    def __init__(self, name, train: PackedSequences, val_stream: np.ndarray, vocab: WordVocabulary,
+                 families: dict[str, list[float]], unroll: int = 80, eval_rows: int = 10):
+        self.name, self.train, self.val_stream, self.vocab = name, train, val_stream, vocab
+        self.families = _check_families(families)
+        self.unroll, self.eval_rows = unroll, eval_rows
+        self.fingerprint = _fingerprint(name, vocab.words, unroll, eval_rows, train.ids, train.offsets, val_stream)
+
+    def example_units(self) -> np.ndarray:
+        return self.train.lengths()
+
+    def build_model(self, family: str, size: float) -> nn.Module:
+        return build_language_model(family, int(size), len(self.vocab))
+
+    def train_batches(self, indices: np.ndarray, batch_size: int, generator: torch.Generator,
+                      device: str) -> Iterator[LMBatch]:
+        order = np.asarray(indices)[torch.randperm(len(indices), generator=generator).numpy()]
+        return stream_batches(self.train.stream(order), batch_size, self.unroll, device)
+
+    def train_loss(self, model: nn.Module, batch: LMBatch) -> torch.Tensor:
+        """Mean per-word cross-entropy of one chunk, starting from the state the previous chunk left."""
+        total, state = summed_loss(model, batch, batch.carried.state)
+        batch.carried.state = detach_state(state)
+        return total / batch.targets.numel()
+
+    def evaluate(self, model: nn.Module, device: str) -> dict[str, float]:
+        with _evaluating(model):
+            total, count, state = 0.0, 0, None
+            for batch in stream_batches(self.val_stream, self.eval_rows, self.unroll, device):
+                loss, state = summed_loss(model, batch, state)
+                total, count = total + loss.item(), count + batch.targets.numel()
+        val_loss = total / count
+        return {"val_loss": val_loss, "val_ppl": math.exp(val_loss)}
+
+
+# ----------------------------------------------------------------------------- character LM
+class CharLMTask:
+    """Character-level language modelling, one padded sequence per sentence (see the module docstring).
+
+    Parameters
+    ----------
+    name : str
+        Task identifier, e.g. ``"charlm-kjv"``.
+    train, valid : PackedSequences
+        Sentences as :class:`CharVocabulary` ids, truncated to ``max_length`` (V already capped).
+    families : dict
+        ``{family: [width, ...]}``.
+    eval_batch_size : int
+        Sequences per evaluation batch.
+    """
+
+    unit = "characters"
+    metrics = ("val_loss", "val_bpc")
+
+    def __init__(self, name, train: PackedSequences, valid: PackedSequences,
+                 families: dict[str, list[float]], eval_batch_size: int = 64):
+        self.name, self.train, self.valid = name, train, valid
+        self.vocab = CharVocabulary()
+        self.families = _check_families(families)
+        self.eval_batch_size = eval_batch_size
+        self.fingerprint = _fingerprint(name, train.ids, train.offsets, valid.ids, valid.offsets)
+
+    def example_units(self) -> np.ndarray:
+        return self.train.lengths()
+
+    def build_model(self, family: str, size: float) -> nn.Module:
+        return build_language_model(family, int(size), len(self.vocab))
+
+    def train_batches(self, indices: np.ndarray, batch_size: int, generator: torch.Generator,
+                      device: str) -> Iterator[LMBatch]:
+        order = np.asarray(indices)[torch.randperm(len(indices), generator=generator).numpy()]
+        for start in range(0, len(order), batch_size):
+            yield self._batch(self.train.take(order[start : start + batch_size]), device)
+
+    def train_loss(self, model: nn.Module, batch: LMBatch) -> torch.Tensor:
+        """Mean cross-entropy per kept character (padding excluded), each sequence from a zero state."""
+        total, _ = summed_loss(model, batch)
+        return total / (batch.targets != IGNORE).sum()
+
+    def evaluate(self, model: nn.Module, device: str) -> dict[str, float]:
+        by_length = np.argsort(self.valid.lengths(), kind="stable")  # less padding
+        with _evaluating(model):
+            total = 0.0
+            for start in range(0, len(by_length), self.eval_batch_size):
+                batch = self._batch(self.valid.take(by_length[start : start + self.eval_batch_size]), device)
+                total += summed_loss(model, batch)[0].item()
+        val_loss = total / int(self.valid.lengths().sum())
+        return {"val_loss": val_loss, "val_bpc": val_loss / math.log(2)}
+
+    def _batch(self, sequences: list[np.ndarray], device: str) -> LMBatch:
+        return padded_batch(sequences, self.vocab.eos_id, self.vocab.pad_id, device)
+
+
+class _evaluating:
+    """Context: evaluation mode without gradients, restoring the model's mode afterwards."""
+
+    def __init__(self, model: nn.Module):
+        self.model, self.no_grad = model, torch.no_grad()
+
+    def __enter__(self):
+        self.was_training = self.model.training
+        self.model.eval()
+        self.no_grad.__enter__()
+
+    def __exit__(self, *exc):
+        self.no_grad.__exit__(*exc)
+        self.model.train(self.was_training)
+
+
+# ----------------------------------------------------------------------------- scales
+WORD_LM_SCALES = {
+    # 3 shards of 1k-4k KJV words, two tiny LSTMs: seconds on a CPU
+    "smoke": {
+        "shard_units": (1_000, 4_000),  # words in the smallest and largest shard
+        "shard_growth": 2.0,  # each shard twice the previous, nested
+        "families": {"lstm2": [8, 16]},  # hidden width per layer
+        "max_epochs": 2,
+        "batch_size": 8,  # rows of the continuous stream
+        "learning_rates": [1e-2],  # Adam
+        "val_units": 2_000,  # words of V predicted per evaluation
+    },
+    # 6 shards over 1.5 orders of magnitude (8k-256k words): about 15 minutes on 2 CPU cores
+    "laptop": {
+        "shard_units": (8_000, 256_000),
+        "shard_growth": 2.0,
+        "families": {"lstm2": [16, 32, 64]},
+        "max_epochs": 8,
+        "batch_size": 20,
+        "learning_rates": [3e-3],
+        "val_units": 20_000,
+    },
+    # 8 shards over 2.1 orders of magnitude (7k-896k of the KJV's 0.90M training words): one GPU
+    "paper": {
+        "shard_units": (7_000, 896_000),
+        "shard_growth": 2.0,
+        "families": {"lstm2": [64, 128, 256, 512, 1024], "lstm4": [64, 128, 256, 512], "rhn5": [64, 128, 256, 512]},
+        "max_epochs": 30,
+        "batch_size": 32,
+        "learning_rates": [1e-3, 3e-3],
+        "val_units": 100_000,
+    },
+}
+"""Per-profile settings of the word-LM chapter (KJV by default)."""
+
+CHAR_LM_SCALES = {
+    # 3 shards of 1k-4k characters, two tiny RHNs
+    "smoke": {
+        "shard_units": (1_000, 4_000),  # kept characters in the smallest and largest shard
+        "shard_growth": 2.0,
+        "families": {"rhn10": [8, 16]},  # state width; recurrence depth 10
+        "max_epochs": 2,
+        "batch_size": 16,  # sentences per batch
+        "learning_rates": [1e-2],
+        "val_units": 2_000,  # characters of V per evaluation
+    },
+    # 6 shards over 1.5 orders of magnitude (8k-256k characters)
+    "laptop": {
+        "shard_units": (8_000, 256_000),
+        "shard_growth": 2.0,
+        "families": {"rhn10": [16, 32, 64]},
+        "max_epochs": 6,
+        "batch_size": 32,
+        "learning_rates": [3e-3],
+        "val_units": 20_000,
+    },
+    # 9 shards over 2.4 orders of magnitude (13k-3.3M of the KJV's 3.46M kept training characters)
+    "paper": {
+        "shard_units": (13_000, 3_328_000),
+        "shard_growth": 2.0,
+        "families": {"rhn10": [64, 128, 256, 512, 1024]},
+        "max_epochs": 20,
+        "batch_size": 64,
+        "learning_rates": [1e-3, 3e-3],
+        "val_units": 200_000,
+    },
+}
+"""Per-profile settings of the character-LM chapter (KJV by default; Tiny Shakespeare has 1.06M)."""
+
+
+# ----------------------------------------------------------------------------- factories
+DEFAULT_VOCAB_SIZES = {"kjv": 5_000, "wikitext-2": 10_000, "wikitext-103": 10_000, "billion-word": 10_000}
+"""Words kept (``<eos>`` and ``<unk>`` included). The paper keeps 10k words of Billion Word; on
+the KJV's 14k distinct tokens 5k words cover 98% of the running text."""
+
+
+def make_word_lm_task(
+    dataset: str = "kjv",
+    data_dir: str | Path | None = None,
+    vocab_size: int | None = None,
+    seed: int = 0,
+    profile: str = "laptop",
+    families: dict[str, list[float]] | None = None,
+    val_units: int | None = None,
+    val_fraction: float = 0.05,
+    unroll: int = 80,
+    sha256: str | None = None,
+    max_train_sentences: int | None = None,
+) -> WordLMTask:
+    """Build a :class:`WordLMTask` (the factory named in a ``TaskSpec``).
+
+    Parameters
+    ----------
+    dataset : {"kjv", "wikitext-2", "wikitext-103", "billion-word"}
+        KJV words are split from punctuation (``word_tokenize``); the others come tokenised.
+    data_dir : str or Path, optional
+        Folder of real datasets (WikiText extracted copy, Billion Word release).
+    vocab_size : int, optional
+        Vocabulary size, built on the training split only; default :data:`DEFAULT_VOCAB_SIZES`.
+    seed : int
+        Seed of the KJV chapter split and of the V order.
+    profile : {"smoke", "laptop", "paper"}
+        Supplies ``families`` and ``val_units`` from :data:`WORD_LM_SCALES` when not given.
+    val_units : int, optional
+        Cap on the words of V that are predicted.
+    val_fraction : float
+        Fraction of KJV chapters held out.
+    unroll : int
+        BPTT steps.
+    sha256 : str, optional
+        Checksum of the WikiText archive, needed to download it.
+    max_train_sentences : int, optional
+        Read at most this many training sentences (large corpora).
+    """
+    check_choice("dataset", dataset, WORD_DATASETS)
+    scale = WORD_LM_SCALES[check_choice("profile", profile, PROFILES)]
+    corpus = load_sentence_corpus(dataset, data_dir, seed, val_fraction, sha256, max_train_sentences)
+    tokenize = word_tokenize if dataset == "kjv" else whitespace_tokenize
+    train_tokens = [tokenize(sentence) for sentence in corpus.train]
+    vocab = WordVocabulary.build(train_tokens, vocab_size or DEFAULT_VOCAB_SIZES[dataset])
+    train = PackedSequences.pack([vocab.encode(tokens) for tokens in train_tokens])
+    cap = val_units or scale["val_units"]
+    val_stream = _capped(corpus.valid, lambda s: vocab.encode(tokenize(s)), cap + 1)
+    return WordLMTask(f"wordlm-{dataset}", train, np.concatenate(val_stream)[: cap + 1], vocab,
+                      families or scale["families"], unroll=unroll)
+
+
+def make_char_lm_task(
+    dataset: str = "kjv",
+    data_dir: str | Path | None = None,
+    seed: int = 0,
+    profile: str = "laptop",
+    families: dict[str, list[float]] | None = None,
+    val_units: int | None = None,
+    val_fraction: float = 0.05,
+    max_length: int = 150,
+) -> CharLMTask:
+    """Build a :class:`CharLMTask` (the factory named in a ``TaskSpec``).
+
+    Parameters
+    ----------
+    dataset : {"kjv", "tinyshakespeare"}
+        KJV: one verse per sentence, whole chapters held out for V (seeded).
+        Tiny Shakespeare: one line per sentence, the contiguous last ``val_fraction``
+        of the lines held out for V.
+    data_dir : str or Path, optional
+        Folder holding ``tinyshakespeare/input.txt`` (default ``$SCALING_CORE_DATA``).
+    seed : int
+        Seed of the KJV chapter split and V order.
+    profile : {"smoke", "laptop", "paper"}
+        Supplies ``families`` and ``val_units`` from :data:`CHAR_LM_SCALES` when not given.
+    val_units : int, optional
+        Cap on the characters of V: whole V sentences are kept while their total fits.
+    val_fraction : float
+        Fraction of chapters (KJV) or lines (Tiny Shakespeare) held out.
+    max_length : int
+        Symbols kept per sentence, ``<eos>`` included (150 in the paper).
+    """
+    check_choice("dataset", dataset, CHAR_DATASETS)
+    scale = CHAR_LM_SCALES[check_choice("profile", profile, PROFILES)]
+    corpus = load_sentence_corpus(dataset, data_dir, seed, val_fraction)
+    vocab = CharVocabulary()
+    train = PackedSequences.pack([vocab.encode(sentence, max_length) for sentence in corpus.train])
+    cap = val_units or scale["val_units"]
+    valid = _capped(corpus.valid, lambda s: vocab.encode(s, max_length), cap)
+    while len(valid) > 1 and sum(map(len, valid)) > cap:
+        valid.pop()
+    return CharLMTask(f"charlm-{dataset}", train, PackedSequences.pack(valid), families or scale["families"])
+
+
+def _capped(sentences: list[str], encode, units: int) -> list[np.ndarray]:
+    """Encode ``sentences`` in order until at least ``units`` ids are gathered (or all are)."""
+    encoded, total = [], 0
+    for sentence in sentences:
+        if total >= units:
+            break
+        encoded.append(encode(sentence))
+        total += len(encoded[-1])
+    return encoded
