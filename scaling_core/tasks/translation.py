@@ -43,9 +43,10 @@ BUCKET_BATCHES = 16
 SCALES = {
     # dataset and its size; shard span in target tokens (nested shards grow by shard_factor);
     # widths = the model grid. Measured on one CPU core, g2p, batch 64: a training step of
-    # width 32 / 64 / 128 takes 0.045 / 0.055 / 0.11 s (31k / 26k / 13k target tokens per s).
-    "smoke": {"dataset": "g2p", "max_verses": 3000, "shard_min": 2_000, "shard_max": 8_000,
-              "shard_factor": 2, "widths": [16, 32], "epochs": 2, "batch_size": 32,
+    # width 32 / 64 / 128 takes 0.045 / 0.055 / 0.11 s (31k / 26k / 13k target tokens per s),
+    # so laptop trains about 4M target tokens per (width, learning rate): ~20 core-minutes.
+    "smoke": {"dataset": "g2p", "max_verses": 3000, "shard_min": 2_000, "shard_max": 16_000,
+              "shard_factor": 2, "widths": [16, 32], "epochs": 3, "batch_size": 32,
               "learning_rates": [3e-3], "val_size": 200, "vocab_size": 8000, "max_words": 8},
     "laptop": {"dataset": "g2p", "max_verses": None, "shard_min": 4_000, "shard_max": 256_000,
                "shard_factor": 2, "widths": [32, 64, 128], "epochs": 8, "batch_size": 64,
