@@ -54,6 +54,10 @@ def test_mnist1d_task_follows_the_protocol(mnist1d_task):
     assert task.unit == "images" and task.metrics[0] == "val_top1_error"
     np.testing.assert_array_equal(task.example_units(), np.ones(400))
     assert np.bincount(task.train.labels[:50]).tolist() == [5] * 10  # the fixed order is class-balanced
+    for seed in (0, 1):
+        order = task.example_order(seed)
+        assert sorted(order) == list(range(400))
+        assert np.bincount(task.train.labels[order[:30]]).tolist() == [3] * 10
     model = task.build_model("resnet-d2", 0.25)
     assert model.num_params() == expected_num_params(
         ResNetConfig(dim=1, in_channels=1, blocks_per_stage=2, width_factor=0.25))
@@ -128,14 +132,20 @@ def test_task_spec_builds_the_task_once():
 
 
 def test_scales_are_complete_and_consistent():
+    from scaling_core.sweep.search import SearchSpec
+    from scaling_core.sweep.trainer import TrainerSettings
+
     assert set(SCALES) == set(PROFILES)
     keys = set(SCALES["smoke"])
     for profile, settings in SCALES.items():
         assert set(settings) == keys, profile
         smallest, largest = settings["images_per_class"]
-        pool = settings["pool_size"] or 50_000
-        assert 1 <= smallest < largest and 10 * largest <= pool, profile
-        for family, widths in settings["families"].items():
+        assert settings["shard_sizes"][0] == 10 * smallest and settings["shard_sizes"][-1] == 10 * largest
+        assert 10 * largest <= (settings["pool_size"] or 50_000), profile
+        searches = [SearchSpec(**search) for search in settings["searches"]]
+        assert [s.family for s in searches] == list(settings["families"])
+        TrainerSettings(**settings["trainer"])
+        for widths in settings["families"].values():
             for width in widths:
                 ResNetConfig(width_factor=width)  # inside the allowed range
 
