@@ -159,7 +159,7 @@ def test_three_regions_appear_in_order_and_the_floor_fit_recovers_eta():
 
 def test_interactive_chart_binds_bias_and_loss_and_stays_small():
     sizes = experiment.size_grid(10**6, 25)
-    biases = (0.05, 0.1, 0.2, 0.3, 0.4, 0.5)
+    biases = (0.05, 0.1, 0.15, 0.2, 0.25, 0.3, 0.35, 0.4, 0.45, 0.5)
     spec = experiment.interactive_bias_chart(sizes, biases).to_dict()
     bound = {param["name"]: param["bind"] for param in spec["params"] if "bind" in param}
     assert bound["bias"]["input"] == "range" and bound["bias"]["min"] == 0.05
