@@ -12,6 +12,7 @@ from scaling_core.data.kjv import load_kjv, split_by_chapter
 from scaling_core.data.lm_batches import PackedSequences
 from scaling_core.data.text import CharVocabulary, WordVocabulary, word_tokenize
 from scaling_core.profiles import ParameterError
+from scaling_core.sweep.run import SweepSpec
 from scaling_core.sweep.task import Task, TaskSpec
 from scaling_core.tasks.language import (
     CHAR_LM_SCALES,
@@ -167,3 +168,16 @@ def test_bad_names_give_one_line_errors():
         tiny_word_task().build_model("gru2", 8)
     with pytest.raises(ParameterError, match="profile"):
         make_char_lm_task(profile="huge")
+
+
+@pytest.mark.parametrize("scales,factory", [(WORD_LM_SCALES, "make_word_lm_task"), (CHAR_LM_SCALES, "make_char_lm_task")])
+@pytest.mark.parametrize("profile", ["smoke", "laptop", "paper"])
+def test_scales_are_valid_sweeps_in_the_engines_vocabulary(scales, factory, profile):
+    settings = scales[profile]
+    spec = SweepSpec.from_dict(dict(name="lm", task=dict(factory=f"scaling_core.tasks.language:{factory}"),
+                                    shard_sizes=settings["shard_sizes"], searches=settings["searches"],
+                                    trainer=settings["trainer"]))
+    assert len(spec.shard_sizes) == 3 if profile == "smoke" else len(spec.shard_sizes) >= 6
+    assert {s.family for s in spec.searches} == set(settings["families"])
+    orders = math.log10(spec.shard_sizes[-1] / spec.shard_sizes[0])
+    assert orders >= {"smoke": 0.6, "laptop": 1.5, "paper": 2.0}[profile]
