@@ -24,7 +24,7 @@ def smoke_html(tmp_path_factory) -> Path:
     """HTML of the book at the smoke profile: the one `make test` built, else built here."""
     prebuilt = os.environ.get("SCALING_CORE_SMOKE_BOOK")
     if prebuilt and (Path(prebuilt) / "_build" / "html" / "index.html").exists():
-        return Path(prebuilt) / "_build" / "html"
+        return (Path(prebuilt) / "_build" / "html").resolve()
     return build_book(profile="smoke", staging=tmp_path_factory.mktemp("smoke-book"), log=lambda _: None)
 
 
