@@ -16,7 +16,6 @@ import functools
 import random
 
 import numpy as np
-from mnist1d.data import get_dataset_args, make_dataset
 
 from scaling_core.paths import cache_dir
 
@@ -76,6 +75,8 @@ def _cached_pool(n_total: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
 
 def _generate(n_total: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
     """Call ``make_dataset`` once, leaving the global random states as they were."""
+    from mnist1d.data import get_dataset_args, make_dataset  # slow import (matplotlib, scipy)
+
     args = get_dataset_args()
     args.num_samples = -(-n_total // NUM_CLASSES) * NUM_CLASSES  # whole examples per class
     args.train_split = 1.0

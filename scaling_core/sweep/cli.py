@@ -119,7 +119,7 @@ def _executor(args: argparse.Namespace):
     from scaling_core.sweep.executors import LocalExecutor, RayExecutor
 
     if args.executor == "ray":
-        return RayExecutor(address=args.ray_address, num_gpus=args.gpus_per_trial)
+        return RayExecutor(address=args.ray_address, gpus_per_trial=args.gpus_per_trial)
     if args.workers == 1 and args.threads:
         import torch
 

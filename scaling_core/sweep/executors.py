@@ -116,19 +116,19 @@ class RayExecutor:
     address : str or None
         ``None`` starts a private local Ray instance; ``"auto"`` joins the cluster
         this machine belongs to; ``"ray://host:10001"`` connects through Ray client.
-    num_gpus : float
+    gpus_per_trial : float
         GPUs per trial; fractions pack several trials on one GPU. Ray sets each
         task's visible devices, and the trial trains on ``cuda`` when it got one.
-    num_cpus : float
+    cpus_per_trial : float
         CPUs per trial.
     max_in_flight : int or None
         Trials submitted at once; default the number the cluster can run together.
-    init_kwargs : dict
-        Extra ``ray.init`` arguments (e.g. ``num_cpus`` of a local instance).
+    **init_kwargs
+        Extra ``ray.init`` arguments (e.g. ``num_cpus=1`` for a small local instance).
     """
 
-    def __init__(self, address: str | None = None, num_gpus: float = 0.0, num_cpus: float = 1.0,
-                 max_in_flight: int | None = None, **init_kwargs: Any):
+    def __init__(self, address: str | None = None, gpus_per_trial: float = 0.0,
+                 cpus_per_trial: float = 1.0, max_in_flight: int | None = None, **init_kwargs: Any):
         import ray
 
         self._ray = ray
@@ -136,14 +136,15 @@ class RayExecutor:
         if self._owns_ray:
             init_kwargs.setdefault("include_dashboard", False)
             ray.init(address=address, **init_kwargs)
-        self._remote = ray.remote(num_gpus=num_gpus, num_cpus=num_cpus)(_ray_trial)
-        self.max_in_flight = max_in_flight or self._capacity(num_gpus, num_cpus)
+        self._remote = ray.remote(num_gpus=gpus_per_trial, num_cpus=cpus_per_trial)(_ray_trial)
+        self.max_in_flight = max_in_flight or self._capacity(gpus_per_trial, cpus_per_trial)
 
-    def _capacity(self, num_gpus: float, num_cpus: float) -> int:
+    def _capacity(self, gpus_per_trial: float, cpus_per_trial: float) -> int:
+        """Trials the cluster can run at once with these resources each."""
         resources = self._ray.cluster_resources()
-        slots = resources.get("CPU", 1) / num_cpus if num_cpus else float("inf")
-        if num_gpus:
-            slots = min(slots, resources.get("GPU", 0) / num_gpus)
+        slots = resources.get("CPU", 1) / cpus_per_trial if cpus_per_trial else float("inf")
+        if gpus_per_trial:
+            slots = min(slots, resources.get("GPU", 0) / gpus_per_trial)
         return max(1, int(slots))
 
     def run(self, jobs: Sequence[TrialJob], on_start: OnStart = _no_op) -> Outcomes:

@@ -69,6 +69,7 @@ class Store:
         self._db = sqlite3.connect(self.path, timeout=timeout, isolation_level=None)
         self._db.execute(f"PRAGMA busy_timeout = {int(timeout * 1000)}")
         self._db.execute("PRAGMA journal_mode = WAL")
+        self._db.execute("PRAGMA synchronous = NORMAL")  # WAL-safe: no corruption on a crash
         with self._write() as db:
             for statement in filter(str.strip, _SCHEMA.split(";")):
                 db.execute(statement)
@@ -161,11 +162,11 @@ class Store:
             query, params = query + " WHERE sweep = ?", (sweep,)
         frame = pd.read_sql_query(query + " ORDER BY shard, family, size, sample, key", self._db,
                                   params=params)
-        metrics = pd.DataFrame([json.loads(m) if m else {} for m in frame.pop("metrics")],
+        metrics = pd.DataFrame([_json(m, {}) for m in frame.pop("metrics")],
                                index=frame.index)
         frame = pd.concat([frame, metrics.astype(float)], axis=1)
         if history:
-            frame["history"] = [json.loads(h) if h else [] for h in frame["history"]]
+            frame["history"] = [_json(h, []) for h in frame["history"]]
         else:
             frame = frame.drop(columns="history")
         return frame
@@ -175,7 +176,12 @@ class Store:
         row = self._db.execute("SELECT history FROM trials WHERE key = ?", (key,)).fetchone()
         if row is None:
             raise KeyError(f"no trial with key {key!r} in {self.path}")
-        return pd.DataFrame(json.loads(row[0]) if row[0] else [])
+        return pd.DataFrame(_json(row[0], []))
+
+
+def _json(text: Any, empty: Any) -> Any:
+    """Parse a JSON cell; SQL NULL (``None`` or NaN in a frame) gives ``empty``."""
+    return json.loads(text) if isinstance(text, str) else empty
 
 
 def _cell(value: Any) -> Any:

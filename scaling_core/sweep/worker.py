@@ -3,7 +3,10 @@
 A :class:`TrialJob` is small and picklable: the task is rebuilt from its
 :class:`~scaling_core.sweep.task.TaskSpec` (cached per process) and the shard from
 its seed and prefix length. The worker never touches the results store; it
-returns an outcome dictionary that the driver records. Artefacts (the trained
+returns an outcome dictionary that the driver records. On the CPU a trial is
+repeatable bit for bit: its seed comes from its key, and torch's CPU kernels are
+deterministic for a fixed thread count (``torch.use_deterministic_algorithms`` is
+not needed there, and importing its machinery costs seconds per process). Artefacts (the trained
 weights, when asked for) are written to a temporary file and renamed into place,
 so a killed trial never leaves a half-written file behind.
 """
@@ -60,8 +63,7 @@ def _run(job: TrialJob, device: str) -> dict[str, Any]:
     _seed_everything(job.trial_seed)
     model = task.build_model(job.family, job.size)
     config = {"lr": job.lr, "batch_size": job.batch_size, "seed": job.trial_seed}
-    with _deterministic(device):
-        result = train_trial(task, model, indices, config, device, job.settings)
+    result = train_trial(task, model, indices, config, device, job.settings)
     if job.artefact_dir and result.status == "done":
         _atomic_save({"state_dict": model.state_dict(), "history": result.history},
                      Path(job.artefact_dir) / f"{job.key}.pt")
@@ -80,21 +82,6 @@ def _seed_everything(seed: int) -> None:
     random.seed(seed)
     np.random.seed(seed)
     torch.manual_seed(seed)
-
-
-class _deterministic:
-    """Deterministic torch kernels on CPU for the duration of a trial (cheap there)."""
-
-    def __init__(self, device: str):
-        self.enable = device == "cpu"
-
-    def __enter__(self):
-        self.previous = torch.are_deterministic_algorithms_enabled()
-        if self.enable:
-            torch.use_deterministic_algorithms(True)
-
-    def __exit__(self, *exc):
-        torch.use_deterministic_algorithms(self.previous)
 
 
 def _atomic_save(obj: Any, path: Path) -> None:

@@ -1,0 +1,109 @@
+"""Model search: the grid, projected candidates, Monte Carlo optimizer draws, winners."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from scaling_core.sweep.run import SweepSpec, best_per_shard, run_sweep
+from scaling_core.sweep.search import SearchSpec, candidate_sizes, plan_shard
+from scaling_core.sweep.task import TaskSpec
+from scaling_core.sweep.trainer import TrainerSettings
+
+MNIST1D = TaskSpec("scaling_core.tasks.mnist1d:mnist1d_task", {"n_train": 400, "n_val": 200})
+
+
+def test_first_shard_tries_the_grid():
+    spec = SearchSpec("mlp", grid=(32, 8, 16, 8))
+    assert candidate_sizes(spec, None, None) == [8, 16, 32]
+
+
+def test_candidates_project_the_previous_winner():
+    spec = SearchSpec("mlp", grid=(8,), growth=(0.0, 0.5, 1.0))
+    assert candidate_sizes(spec, previous_best=10, data_ratio=4) == [10, 20, 40]
+
+
+def test_projections_are_clipped_and_deduplicated():
+    spec = SearchSpec("mlp", grid=(8,), growth=(0.5, 1.0), max_size=30)
+    assert candidate_sizes(spec, previous_best=20, data_ratio=4) == [30]
+    fractional = SearchSpec("mlp", grid=(1.0,), growth=(1.0,), integer_sizes=False)
+    assert candidate_sizes(fractional, previous_best=1.5, data_ratio=3) == [4.5]
+
+
+def test_plan_draws_optimizer_settings_from_the_ranges():
+    spec = SearchSpec("mlp", grid=(8, 16), samples=200, lr_range=(1e-4, 1e-2), batch_sizes=(16, 64))
+    trials = plan_shard(spec, shard_index=0, seed=1)
+    assert len(trials) == 400
+    lrs = np.array([t["lr"] for t in trials])
+    assert lrs.min() >= 1e-4 and lrs.max() <= 1e-2
+    assert np.median(np.log10(lrs)) == pytest.approx(-3, abs=0.15)  # log-uniform: median 1e-3
+    assert {t["batch_size"] for t in trials} == {16, 64}
+    assert [t["sample"] for t in trials[:3]] == [0, 1, 2]
+
+
+def test_plan_is_seeded():
+    spec = SearchSpec("mlp", grid=(8,), samples=3)
+    assert plan_shard(spec, 2, seed=0) == plan_shard(spec, 2, seed=0)
+    assert plan_shard(spec, 2, seed=0) != plan_shard(spec, 2, seed=1)
+    assert plan_shard(spec, 2, seed=0) != plan_shard(spec, 3, seed=0)
+
+
+@pytest.mark.parametrize("kwargs, name", [
+    ({"grid": ()}, "grid"), ({"growth": (3.0,)}, "growth"), ({"samples": 0}, "samples"),
+    ({"lr_range": (0.1, 0.01)}, "lr_range"), ({"batch_sizes": (0,)}, "batch_sizes"),
+])
+def test_search_spec_rejects_bad_values(kwargs, name):
+    with pytest.raises(ValueError, match=name):
+        SearchSpec("mlp", **{"grid": (8,), **kwargs})
+
+
+def test_best_per_shard_takes_the_lowest_metric_then_the_smaller_model():
+    frame = pd.DataFrame({
+        "key": list("abcdef"), "shard": [0, 0, 0, 1, 1, 1], "family": ["mlp"] * 6,
+        "size": [8, 16, 32, 16, 32, 64], "status": ["done"] * 5 + ["failed"],
+        "val_error": [0.5, 0.4, 0.4, 0.3, 0.35, np.nan],
+    })
+    best = best_per_shard(frame, "val_error")
+    assert best[["shard", "size"]].values.tolist() == [[0, 16], [1, 16]]
+
+
+def test_sweep_projects_candidates_from_each_winner_and_keeps_every_trial(tmp_path):
+    torch.set_num_threads(1)
+    spec = SweepSpec(
+        name="search", task=MNIST1D, shard_sizes=(50, 100, 200),
+        searches=(SearchSpec("mlp", grid=(4, 16), growth=(0.0, 1.0), samples=1),),
+        trainer=TrainerSettings(max_epochs=4, patience=2, min_eval_steps=2),
+    )
+    frame = run_sweep(spec, tmp_path / "s.sqlite", progress=False)
+    assert len(frame) == 6 and (frame["status"] == "done").all()
+    best = best_per_shard(frame, "val_error")
+    for k in (1, 2):
+        previous = best.loc[best["shard"] == k - 1, "size"].item()
+        ratio = frame.loc[frame["shard"] == k, "shard_units"].iloc[0] / frame.loc[
+            frame["shard"] == k - 1, "shard_units"].iloc[0]
+        sizes = sorted(frame.loc[frame["shard"] == k, "size"])
+        assert sizes == sorted({previous, round(previous * ratio)})
+
+
+def test_a_diverging_family_fails_and_the_sweep_goes_on(tmp_path):
+    torch.set_num_threads(1)
+    spec = SweepSpec(
+        name="diverge", task=MNIST1D, shard_sizes=(50, 100),
+        searches=(SearchSpec("mlp", grid=(8,), growth=(1.0,), samples=1),
+                  SearchSpec("cnn", grid=(4,), growth=(1.0,), samples=1, lr_range=(1e35, 1e36))),
+        trainer=TrainerSettings(max_epochs=2, patience=2, min_eval_steps=2),
+    )
+    frame = run_sweep(spec, tmp_path / "s.sqlite", progress=False)
+    cnn, mlp = frame[frame["family"] == "cnn"], frame[frame["family"] == "mlp"]
+    assert (cnn["status"] == "failed").all() and len(cnn) == 2
+    assert cnn["reason"].str.contains("non-finite").all()
+    assert (mlp["status"] == "done").all() and mlp["shard"].tolist() == [0, 1]
+
+
+def test_unknown_family_is_a_one_line_error(tmp_path):
+    spec = SweepSpec(name="bad", task=MNIST1D, shard_sizes=(50,),
+                     searches=(SearchSpec("transformer", grid=(8,)),))
+    with pytest.raises(ValueError, match="'family' got 'transformer'; allowed: mlp, cnn"):
+        run_sweep(spec, tmp_path / "s.sqlite", progress=False)
