@@ -20,7 +20,19 @@ from scaling_core.fit.forms import (
     region_boundaries,
     three_region,
 )
+from scaling_core.fit.baselines import BrokenPowerLawFit, LastValue, M3Fit, M4Fit, m1_estimator, m2_estimator
+from scaling_core.fit.base import CurveFit
+from scaling_core.fit.extrapolation import (
+    ESTIMATORS,
+    ValidatedExtrapolator,
+    extrapolation_scoreboard,
+    holdout_error,
+    log_error,
+    scoreboard_summary,
+)
+from scaling_core.fit.joint import JointFit
 from scaling_core.fit.powerlaw import ModelSizeFit, PowerLawConstantFit, PowerLawFit
+from scaling_core.fit.regions import ThreeRegionFit
 from scaling_core.fit.uncertainty import bootstrap, interval_coverage
 
 __all__ = [
@@ -31,9 +43,24 @@ __all__ = [
     "model_size_law",
     "joint_law",
     "broken_power_law",
+    "CurveFit",
     "PowerLawFit",
     "PowerLawConstantFit",
+    "ThreeRegionFit",
     "ModelSizeFit",
+    "JointFit",
     "bootstrap",
     "interval_coverage",
+    "log_error",
+    "holdout_error",
+    "ValidatedExtrapolator",
+    "extrapolation_scoreboard",
+    "scoreboard_summary",
+    "ESTIMATORS",
+    "LastValue",
+    "m1_estimator",
+    "m2_estimator",
+    "M3Fit",
+    "M4Fit",
+    "BrokenPowerLawFit",
 ]

@@ -184,7 +184,7 @@ class CurveFit:
             jac[:, j] = ([self._to_working_scale(n, moved[n]) for n in names] - base) / step[j]
         with np.errstate(invalid="ignore"):
             working_se = np.sqrt(np.clip(np.einsum("ij,jk,ik->i", jac, cov, jac), 0, None))
-        ses = {n: (working_se[i] * abs(values[n]) if n in self.log_scale_names else working_se[i])
+        ses = {n: float(working_se[i] * abs(values[n]) if n in self.log_scale_names else working_se[i])
                for i, n in enumerate(names)}
         return values, ses
 
@@ -200,7 +200,7 @@ class CurveFit:
         self.ci_method_ = "asymptotic"
         for name, value in values.items():
             if name in self.log_scale_names and value > 0:
-                half = t * ses[name] / value
+                half = min(t * ses[name] / value, 700.0)
                 interval = (value * np.exp(-half), value * np.exp(half))
             else:
                 interval = (value - t * ses[name], value + t * ses[name])
