@@ -134,3 +134,12 @@ def test_attention_decoding_stops_at_the_cap():
     model = small_attention(max_output_length=7).eval()
     features, lengths, _, _ = tiny_batch()
     assert all(len(labels) <= 7 for labels in model.decode(features, lengths))
+
+
+def test_attention_decoding_emits_at_most_one_character_per_encoder_frame():
+    model = small_attention().eval()
+    torch.nn.init.constant_(model.head.bias, 0.0)
+    with torch.no_grad():
+        model.head.bias[5] = 100.0  # always the letter "e", never END
+    features, lengths, _, _ = tiny_batch()
+    assert [len(labels) for labels in model.decode(features, lengths)] == [15, 12]

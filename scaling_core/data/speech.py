@@ -104,7 +104,7 @@ def load_fsdd(data_dir: str | os.PathLike | None = None, split: str = "train",
 
     Files are ``recordings/{digit}_{speaker}_{index}.wav`` (8 kHz, 16-bit); the
     transcript is the digit's English word. The official split puts indices 0-4 of
-    every speaker and digit in the test set (500 recordings) and 5-49 in training.
+    every speaker and digit in the test set (300 recordings) and 5-49 in training.
 
     Parameters
     ----------

@@ -131,15 +131,21 @@ class AttentionASR(nn.Module):
 
     @torch.no_grad()
     def decode(self, features: torch.Tensor, lengths: torch.Tensor) -> list[list[int]]:
-        """Greedy transcripts: feed back the most likely character until END (or the cap)."""
+        """Greedy transcripts: feed back the most likely character until END.
+
+        An utterance also stops after as many characters as it has encoder frames (40 ms
+        each, faster than any speaking rate) or ``max_output_length``.
+        """
         memory = self.encode(features, lengths)
         batch, device = features.shape[0], features.device
         token = torch.full((batch,), self.start_token, device=device)
         carry, outputs = self.initial_carry(batch, device), []
+        frames = memory[2].sum(1)  # (B,) encoder frames per utterance
         finished = torch.zeros(batch, dtype=torch.bool, device=device)
-        for _ in range(self.config.max_output_length):
+        for position in range(self.config.max_output_length):
             logits, carry = self.step(token, carry, memory)
             token = logits.argmax(-1)  # (B,)
+            finished |= frames <= position
             outputs.append(token.masked_fill(finished, END))
             finished |= token == END
             if finished.all():
