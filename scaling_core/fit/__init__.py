@@ -9,6 +9,11 @@ bootstrap after ``.bootstrap(n=1000, seed=0)``. ``.predict(m)``, ``.report()`` a
 The loss is the Huber loss on log error, summed over points, minimised by L-BFGS-B
 from a grid of starts built from log-log lines; ``start_success_fraction_`` says how many
 starts reached the best optimum.
+
+Measured by ``benchmarks/bench_fit.py`` (default run, seed 0, one core): exponent error
+0.003 mean at 2 % noise over 2 decades (largest of 60 curves 0.014); 95 % interval coverage
+0.950 (bootstrap-studentized) and 0.954 (t) pooled over 540 curves (see
+:mod:`scaling_core.fit.uncertainty`); one power-law fit 2 ms, a 1,000-sample bootstrap 0.2-0.5 s.
 """
 
 from scaling_core.fit.forms import (

@@ -16,7 +16,15 @@ Intervals
 ``"studentized"`` (default): bootstrap-t, ``theta - q_{1-a/2} se, theta - q_{a/2} se`` with
 ``q`` the quantiles of ``(theta* - theta) / se*`` (Hall 1992); positive quantities work on
 the log scale. ``"percentile"``: quantiles of ``theta*``. Each resample restarts from
-the the full-data optimum (Levenberg-Marquardt steps), so 1,000 resamples of a power law take well under a second.
+the full-data optimum (Levenberg-Marquardt steps), so 1,000 resamples take under a second.
+
+Measured coverage
+-----------------
+``python benchmarks/bench_fit.py`` (default run: 60 simulated power laws per row, 12 sizes
+over 2 decades, 200 resamples, seed 0): coverage of the exponent's 95 % interval pooled over
+exponents -0.1/-0.3/-0.5 and noise 1/2/5 %: 0.950 bootstrap-studentized (rows 0.88-0.98),
+0.954 asymptotic t. A separate 300-curve run at 2 % noise gave 0.923 studentized and 0.897
+percentile: prefer ``"studentized"`` and report the interval method with the numbers.
 """
 
 from __future__ import annotations
