@@ -107,3 +107,11 @@ def test_unknown_family_is_a_one_line_error(tmp_path):
                      searches=(SearchSpec("transformer", grid=(8,)),))
     with pytest.raises(ValueError, match="'family' got 'transformer'; allowed: mlp, cnn"):
         run_sweep(spec, tmp_path / "s.sqlite", progress=False)
+
+
+def test_a_non_adam_optimizer_is_part_of_every_trial_and_validated():
+    spec = SearchSpec(family="mlp", grid=(8,), optimizer="nesterov")
+    assert all(t["optimizer"] == "nesterov" for t in plan_shard(spec, 0, seed=0))
+    assert "optimizer" not in plan_shard(SearchSpec(family="mlp", grid=(8,)), 0, seed=0)[0]
+    with pytest.raises(ValueError, match="'optimizer'.*adam, sgd, nesterov"):
+        SearchSpec(family="mlp", grid=(8,), optimizer="lamb")

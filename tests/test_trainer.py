@@ -9,7 +9,9 @@ import pytest
 import torch
 
 from scaling_core.sweep.task import Task
-from scaling_core.sweep.trainer import TrainerSettings, train_trial
+from scaling_core.sweep.trainer import (
+    OPTIMIZERS, TrainerSettings, make_optimizer, steps_per_epoch, train_trial,
+)
 
 TRUE_WEIGHTS = torch.tensor([2.0, -1.0, 0.5])
 NOISE = 0.1
@@ -49,11 +51,11 @@ class Regression:
 
 
 def _train(lr=0.05, settings=TrainerSettings(max_epochs=30, patience=3, min_eval_steps=1), seed=0,
-           callbacks=()):
+           callbacks=(), config=None):
     task = Regression()
     torch.manual_seed(seed)
     model = task.build_model("linear", 1)
-    config = {"lr": lr, "batch_size": 32, "seed": seed}
+    config = config or {"lr": lr, "batch_size": 32, "seed": seed}
     result = train_trial(task, model, np.arange(512), config, "cpu", settings, callbacks)
     return result, model
 
@@ -115,10 +117,34 @@ def test_callbacks_see_every_evaluation():
 
 def test_eval_interval_is_an_epoch_but_at_least_min_eval_steps():
     settings = TrainerSettings(eval_every_epochs=1.0, min_eval_steps=20)
-    assert settings.eval_interval(shard_examples=64, batch_size=32) == 20
-    assert settings.eval_interval(shard_examples=6400, batch_size=32) == 200
-    assert math.isclose(TrainerSettings(eval_every_epochs=0.5, min_eval_steps=1)
-                        .eval_interval(6400, 32), 100)
+    assert settings.eval_interval(epoch_steps=2) == 20
+    assert settings.eval_interval(epoch_steps=200) == 200
+    assert math.isclose(TrainerSettings(eval_every_epochs=0.5, min_eval_steps=1).eval_interval(200), 100)
+
+
+def test_steps_per_epoch_uses_the_tasks_own_count_when_it_has_one():
+    task = Regression()
+    indices = np.arange(100)
+    assert steps_per_epoch(task, indices, 32) == 4
+    task.steps_per_epoch = lambda idx, batch_size: len(idx) // (batch_size * 2)
+    assert steps_per_epoch(task, indices, 10) == 5
+
+
+@pytest.mark.parametrize("name", OPTIMIZERS)
+def test_every_optimizer_fits_the_known_weights(name):
+    lr = {"adam": 0.05, "sgd": 0.05, "nesterov": 0.02}[name]
+    result, model = _train(config={"lr": lr, "batch_size": 32, "seed": 0, "optimizer": name})
+    assert result.status == "done"
+    assert torch.allclose(model.weight.detach().squeeze(), TRUE_WEIGHTS, atol=0.05)
+
+
+def test_optimizer_momentum_and_no_weight_decay():
+    params = [torch.nn.Parameter(torch.zeros(2))]
+    nesterov = make_optimizer("nesterov", params, 0.1).param_groups[0]
+    assert nesterov["nesterov"] and nesterov["momentum"] == 0.9 and nesterov["weight_decay"] == 0
+    assert make_optimizer("sgd", params, 0.1).param_groups[0]["momentum"] == 0
+    with pytest.raises(ValueError, match="'optimizer'.*adam, sgd, nesterov"):
+        make_optimizer("rmsprop", params, 0.1)
 
 
 def test_settings_reject_bad_values():

@@ -104,6 +104,7 @@ def run_sweep(
     store: Store | str | Path,
     executor=None,
     progress: bool = True,
+    history: bool = False,
 ) -> pd.DataFrame:
     """Run (or resume, or only read) a sweep and return its trials.
 
@@ -116,6 +117,8 @@ def run_sweep(
         Default: one in-process worker.
     progress : bool
         Show a progress bar with ETA.
+    history : bool
+        Include each trial's evaluations (a list of dicts per row).
 
     Returns
     -------
@@ -128,7 +131,7 @@ def run_sweep(
         executor = executor or LocalExecutor()
         keys = _Sweep(spec, store, executor).run(progress)
         store.mark_complete(spec.name, json.dumps({"spec": spec.to_json(), "keys": keys}))
-    frame = store.to_frame(spec.name)
+    frame = store.to_frame(spec.name, history=history)
     return frame[frame["key"].isin(keys)].reset_index(drop=True)
 
 
@@ -205,7 +208,8 @@ class _Sweep:
         job = TrialJob(key=key, task=self.spec.task, family=trial["family"], size=trial["size"],
                        lr=trial["lr"], batch_size=trial["batch_size"], trial_seed=seed,
                        shard_seed=self.spec.seed, shard_length=shard.length,
-                       settings=self.spec.trainer, artefact_dir=self.artefacts)
+                       settings=self.spec.trainer, artefact_dir=self.artefacts,
+                       optimizer=trial.get("optimizer", "adam"))
         row = {**trial, "key": key, "sweep": self.spec.name, "task": self.task.name,
                "unit": self.task.unit, "shard": shard.index, "shard_units": shard.units,
                "shard_examples": shard.length, "seed": self.spec.seed, "trial_seed": seed,

@@ -23,6 +23,8 @@ from typing import Any
 
 import numpy as np
 
+from scaling_core.sweep.trainer import OPTIMIZERS
+
 
 @dataclass(frozen=True)
 class SearchSpec:
@@ -37,6 +39,7 @@ class SearchSpec:
     min_size: float = 1  # projected sizes are clipped to [min_size, max_size]
     max_size: float = math.inf
     integer_sizes: bool = True  # round projected sizes to whole numbers
+    optimizer: str = "adam"  # "adam", "sgd" or "nesterov" (momentum 0.9), never weight decay
 
     def __post_init__(self):
         object.__setattr__(self, "grid", tuple(self.grid))
@@ -62,6 +65,7 @@ def _check(spec: SearchSpec) -> None:
         ("batch_sizes", spec.batch_sizes, len(spec.batch_sizes) > 0 and min(spec.batch_sizes) >= 1,
          "positive integers"),
         ("max_size", spec.max_size, 0 < spec.min_size <= spec.max_size, ">= min_size > 0"),
+        ("optimizer", spec.optimizer, spec.optimizer in OPTIMIZERS, ", ".join(OPTIMIZERS)),
     ]
     for name, value, ok, allowed in rules:
         if not ok:
@@ -112,7 +116,8 @@ def plan_shard(
     Returns
     -------
     list of dict
-        One per trial: ``family``, ``size``, ``lr``, ``batch_size``, ``sample``.
+        One per trial: ``family``, ``size``, ``lr``, ``batch_size``, ``sample`` (and
+        ``optimizer`` when it is not Adam).
     """
     rng = np.random.default_rng([seed, shard_index, _family_number(spec.family)])
     low, high = np.log(spec.lr_range[0]), np.log(spec.lr_range[1])
@@ -125,6 +130,7 @@ def plan_shard(
                 "lr": float(np.exp(rng.uniform(low, high))),
                 "batch_size": int(rng.choice(spec.batch_sizes)),
                 "sample": sample,
+                **({} if spec.optimizer == "adam" else {"optimizer": spec.optimizer}),
             })
     return trials
 

@@ -1,7 +1,8 @@
 """One generic trainer for every domain.
 
-:func:`train_trial` trains a model on a shard with Adam (no weight decay or other
-capacity-limiting regularisation, as in the paper's model search), evaluates on
+:func:`train_trial` trains a model on a shard with Adam, plain SGD or Nesterov
+momentum (no weight decay or other capacity-limiting regularisation, as in the
+paper's model search), evaluates on
 the validation set V every ``eval_interval`` steps, stops early when the search
 metric ``task.metrics[0]`` has not improved for ``patience`` evaluations, and keeps
 the validation metrics of the best evaluation together with the mean training
@@ -25,6 +26,34 @@ import torch
 from scaling_core.sweep.task import Task
 
 
+OPTIMIZERS = ("adam", "sgd", "nesterov")
+"""Optimizers a trial may use: Adam, plain SGD, SGD with Nesterov momentum 0.9."""
+
+
+def make_optimizer(name: str, parameters, lr: float) -> torch.optim.Optimizer:
+    """The optimizer ``name`` (one of :data:`OPTIMIZERS`) with no weight decay."""
+    if name == "adam":
+        return torch.optim.Adam(parameters, lr=lr, weight_decay=0.0)
+    if name == "sgd":
+        return torch.optim.SGD(parameters, lr=lr, weight_decay=0.0)
+    if name == "nesterov":
+        return torch.optim.SGD(parameters, lr=lr, momentum=0.9, nesterov=True, weight_decay=0.0)
+    raise ValueError(f"parameter 'optimizer' got {name!r}; allowed: {', '.join(OPTIMIZERS)}")
+
+
+def steps_per_epoch(task: Task, indices: np.ndarray, batch_size: int) -> int:
+    """Optimizer steps in one pass over ``indices``.
+
+    ``task.steps_per_epoch(indices, batch_size)`` when the task defines it (e.g. a
+    language model whose batches cut one continuous stream), else
+    ``ceil(len(indices) / batch_size)``.
+    """
+    custom = getattr(task, "steps_per_epoch", None)
+    if custom is not None:
+        return max(1, int(custom(indices, batch_size)))
+    return math.ceil(len(indices) / batch_size)
+
+
 @dataclass(frozen=True)
 class TrainerSettings:
     """How long and how carefully each trial trains."""
@@ -43,10 +72,9 @@ class TrainerSettings:
             if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
                 raise ValueError(f"parameter {name!r} got {value!r}; allowed: a positive number")
 
-    def eval_interval(self, shard_examples: int, batch_size: int) -> int:
-        """Optimizer steps between evaluations on a shard of ``shard_examples`` examples."""
-        steps_per_epoch = math.ceil(shard_examples / batch_size)
-        return max(self.min_eval_steps, math.ceil(self.eval_every_epochs * steps_per_epoch))
+    def eval_interval(self, epoch_steps: int) -> int:
+        """Optimizer steps between evaluations when one pass takes ``epoch_steps`` steps."""
+        return max(self.min_eval_steps, math.ceil(self.eval_every_epochs * epoch_steps))
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -97,7 +125,8 @@ def train_trial(
     shard_indices : array of int
         Training examples of the shard.
     config : dict
-        ``lr`` (Adam learning rate), ``batch_size`` and ``seed`` (batch order).
+        ``lr`` (learning rate), ``batch_size``, ``seed`` (batch order) and optionally
+        ``optimizer`` (one of :data:`OPTIMIZERS`, default Adam).
     device : str
         Torch device; CUDA devices train under bfloat16 autocast when ``settings.amp``.
     settings : TrainerSettings
@@ -110,11 +139,11 @@ def train_trial(
     """
     start = time.perf_counter()
     model.to(device)
-    optimizer = torch.optim.Adam(model.parameters(), lr=config["lr"], weight_decay=0.0)
+    optimizer = make_optimizer(config.get("optimizer", "adam"), model.parameters(), config["lr"])
     generator = torch.Generator().manual_seed(int(config["seed"]))
     batch_size = int(config["batch_size"])
-    interval = settings.eval_interval(len(shard_indices), batch_size)
-    steps_per_epoch = math.ceil(len(shard_indices) / batch_size)
+    epoch_steps = steps_per_epoch(task, shard_indices, batch_size)
+    interval = settings.eval_interval(epoch_steps)
     result = TrialResult(status="done")
     batches = _endless(task, shard_indices, batch_size, generator, device)
     best, stale, losses = math.inf, 0, []
@@ -122,7 +151,7 @@ def train_trial(
     while stale < settings.patience and result.steps < settings.max_steps:
         loss = _step(task, model, optimizer, next(batches), autocast, settings.grad_clip)
         result.steps += 1
-        result.epochs = result.steps / steps_per_epoch
+        result.epochs = result.steps / epoch_steps
         if not math.isfinite(loss):
             return _failed(result, f"non-finite training loss {loss} at step {result.steps}", start)
         losses.append(loss)

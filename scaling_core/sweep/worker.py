@@ -35,13 +35,14 @@ class TrialJob:
     task: TaskSpec  # how to build the task
     family: str  # model family
     size: float  # the family's size knob
-    lr: float  # Adam learning rate
+    lr: float  # learning rate
     batch_size: int  # examples per step
     trial_seed: int  # seeds model initialisation and batch order
     shard_seed: int  # seed of the ordering the shards are prefixes of
     shard_length: int  # examples in the shard
     settings: TrainerSettings = field(default_factory=TrainerSettings)
     artefact_dir: str | None = None  # where to save trained weights, if anywhere
+    optimizer: str = "adam"  # see scaling_core.sweep.trainer.OPTIMIZERS
 
 
 def execute_trial(job: TrialJob, device: str = "cpu") -> dict[str, Any]:
@@ -62,7 +63,8 @@ def _run(job: TrialJob, device: str) -> dict[str, Any]:
     indices = example_order(task, job.shard_seed)[: job.shard_length]
     _seed_everything(job.trial_seed)
     model = task.build_model(job.family, job.size)
-    config = {"lr": job.lr, "batch_size": job.batch_size, "seed": job.trial_seed}
+    config = {"lr": job.lr, "batch_size": job.batch_size, "seed": job.trial_seed,
+              "optimizer": job.optimizer}
     result = train_trial(task, model, indices, config, device, job.settings)
     if job.artefact_dir and result.status == "done":
         _atomic_save({"state_dict": model.state_dict(), "history": result.history},
