@@ -1,0 +1,127 @@
+"""What every domain chapter does with a sweep: run it, pick winners, fit, chart.
+
+A chapter's own module (``scaling_core.experiments.<chapter>``) holds its settings and
+its particular tables; the steps shared by all of them live here, so each chapter reads
+the same way: ``trials = run(...)``, ``best = winners(trials, metric)``,
+``fit = fit_learning_curve(best, metric)``, ``learning_curve_chart(best, fit, metric)``.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import altair as alt
+import numpy as np
+import pandas as pd
+
+from scaling_core import charts
+from scaling_core.fit import ModelSizeFit, PowerLawConstantFit, PowerLawFit
+from scaling_core.sweep.executors import LocalExecutor
+from scaling_core.sweep.run import SweepSpec, best_per_shard, run_sweep
+
+FITTED = "power-law fit"
+"""Label of the shards a fit uses (and of the fitted curve) in charts."""
+
+SMALL_DATA = "small-data region"
+"""Label of the shards below ``fit_from``, left out of the power-law fit."""
+
+
+def run(spec: SweepSpec, store: str | Path, device: str = "cpu", workers: int = 1,
+        history: bool = False, progress: bool = False) -> pd.DataFrame:
+    """Run, resume or only read ``spec`` in ``store`` with local worker processes.
+
+    ``workers`` is capped at the machine's cores; one worker trains in-process.
+    """
+    workers = max(1, min(int(workers), os.cpu_count() or 1))
+    with LocalExecutor(workers, devices=(device,)) as executor:
+        return run_sweep(spec, store, executor, progress=progress, history=history)
+
+
+def winners(trials: pd.DataFrame, metric: str, family: str | None = None,
+            fit_from: float = 0) -> pd.DataFrame:
+    """Each shard's best trial by ``metric`` (of ``family`` if given): a composite curve.
+
+    ``in_fit`` marks the shards of at least ``fit_from`` units, which the power-law fits
+    use; smaller shards are labelled as the small-data region.
+    """
+    rows = trials if family is None else trials[trials["family"] == family]
+    best = best_per_shard(rows, metric, by_family=family is not None).copy()
+    best["in_fit"] = best["shard_units"] >= fit_from
+    best["region"] = np.where(best["in_fit"], FITTED, SMALL_DATA)
+    return best.reset_index(drop=True)
+
+
+def fixed_size_curve(trials: pd.DataFrame, metric: str, family: str, size: float) -> pd.DataFrame:
+    """The best trial of one model size on every shard (a fixed-size learning curve)."""
+    rows = trials[(trials["family"] == family) & (trials["size"] == size)]
+    best = best_per_shard(rows, metric).copy()
+    best["in_fit"], best["region"] = True, FITTED
+    return best.reset_index(drop=True)
+
+
+def fit_learning_curve(best: pd.DataFrame, metric: str, bootstrap: int = 1000, seed: int = 0,
+                       constant: bool = False):
+    r"""Fit the winners' ``metric`` against shard size, with bootstrap intervals.
+
+    :math:`\epsilon(m) = \alpha m^{\beta_g}` (the composite curve), or with ``constant``
+    :math:`\epsilon(m) = \alpha m^{\beta_g} + \gamma` (a fixed-size model). Only rows
+    with ``in_fit`` count.
+    """
+    rows = best[best["in_fit"]]
+    fit = (PowerLawConstantFit() if constant else PowerLawFit()).fit(
+        rows["shard_units"].to_numpy(float), rows[metric].to_numpy(float))
+    return fit.bootstrap(n=bootstrap, seed=seed) if bootstrap else fit
+
+
+def fit_model_size(best: pd.DataFrame, bootstrap: int = 1000, seed: int = 0):
+    r"""Model-size law :math:`s(m) = \alpha_p m^{\beta_p}` through the winners' parameter counts."""
+    rows = best[best["in_fit"]]
+    fit = ModelSizeFit().fit(rows["shard_units"].to_numpy(float), rows["num_params"].to_numpy(float))
+    return fit.bootstrap(n=bootstrap, seed=seed) if bootstrap else fit
+
+
+def fit_curve(fit, sizes: pd.Series, column: str, points: int = 50, label: str = FITTED) -> pd.DataFrame:
+    """A fitted law evaluated on a dense log grid spanning ``sizes``."""
+    grid = np.geomspace(float(sizes.min()), float(sizes.max()), points)
+    return pd.DataFrame({"shard_units": grid, column: fit.predict(grid), "region": label})
+
+
+def learning_curve_chart(best: pd.DataFrame, fit, metric: str, unit: str, title: str = "") -> alt.Chart:
+    """Winners' ``metric`` against shard size (in ``unit``) with the fitted power law."""
+    fitted = best.loc[best["in_fit"], "shard_units"]
+    return charts.learning_curve(
+        best, "shard_units", metric, color="region", fits=fit_curve(fit, fitted, metric),
+        x_title=f"training {unit}", y_title=metric.replace("_", " "),
+        title=title or f"Learning curve: beta_g = {fit.beta_:.3f}",
+        tooltip=["shard_units", "family", "size", "num_params", metric])
+
+
+def model_size_chart(best: pd.DataFrame, fit, unit: str, title: str = "") -> alt.Chart:
+    """Best-fit parameter count per shard with the fitted model-size law."""
+    fitted = best.loc[best["in_fit"], "shard_units"]
+    return charts.learning_curve(
+        best, "shard_units", "num_params", color="region",
+        fits=fit_curve(fit, fitted, "num_params"), x_title=f"training {unit}",
+        y_title="parameters of the best model",
+        title=title or f"Best model size: beta_p = {fit.beta_p_:.3f}",
+        tooltip=["shard_units", "family", "size", "num_params"])
+
+
+def curves_chart(curves: pd.DataFrame, metric: str, unit: str, color: str = "curve",
+                 fits: pd.DataFrame | None = None, title: str = "") -> alt.Chart:
+    """Several learning curves on one log-log chart, one colour per value of ``color``."""
+    return charts.learning_curve(
+        curves, "shard_units", metric, color=color, fits=fits, x_title=f"training {unit}",
+        y_title=metric.replace("_", " "), title=title,
+        tooltip=["shard_units", color, "size", "num_params", metric])
+
+
+def fit_row(name: str, fit, best: pd.DataFrame, unit: str) -> dict:
+    """One table row: the curve's exponent with its interval, fit error and data span."""
+    rows = best[best["in_fit"]]
+    low, high = fit.beta_ci_
+    return {"curve": name, "beta_g": fit.beta_, "beta_g_low": low, "beta_g_high": high,
+            "rel_rmse": fit.rel_rmse_, "points": len(rows), "unit": unit,
+            "min_units": rows["shard_units"].min(), "max_units": rows["shard_units"].max(),
+            "decades": float(np.log10(rows["shard_units"].max() / rows["shard_units"].min()))}
