@@ -75,3 +75,13 @@ def test_missing_files_and_conflicting_arguments_are_one_line_errors(tmp_path, c
     assert "either a YAML config or --experiment" in _error_line(capsys)
     assert cli.main(["show", str(tmp_path / "none.sqlite")]) == 2
     assert "'store'" in _error_line(capsys)
+
+
+def test_a_chapter_sweep_runs_by_experiment_name(tmp_path, capsys):
+    torch.set_num_threads(1)
+    store = tmp_path / "methodology.sqlite"
+    assert cli.main(["run", "--experiment", "methodology", "--profile", "smoke", "--store", str(store),
+                     "--quiet"]) == 0
+    assert "methodology-smoke-seed0: 12 trials (12 done, 0 failed)" in capsys.readouterr().out
+    assert cli.main(["run", "--experiment", "methodology", "--profile", "huge"]) == 2
+    assert "parameter 'profile' got 'huge'" in _error_line(capsys)

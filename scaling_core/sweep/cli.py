@@ -120,10 +120,6 @@ def _executor(args: argparse.Namespace):
 
     if args.executor == "ray":
         return RayExecutor(address=args.ray_address, gpus_per_trial=args.gpus_per_trial)
-    if args.workers == 1 and args.threads:
-        import torch
-
-        torch.set_num_threads(args.threads)
     return LocalExecutor(args.workers, devices=tuple(args.device or ("cpu",)),
                          threads_per_worker=args.threads)
 

@@ -42,7 +42,8 @@ class LocalExecutor:
     devices : tuple of str
         Torch devices handed to trials in turn (e.g. ``("cuda:0", "cuda:1")``).
     threads_per_worker : int or None
-        ``torch.set_num_threads`` in each pool process (``None`` leaves torch's default).
+        Torch threads per trial (``None`` leaves torch's setting). Results on the CPU
+        are repeatable bit for bit for a given thread count, in-process or in a pool.
     """
 
     def __init__(self, workers: int = 1, devices: Sequence[str] = ("cpu",),
@@ -63,12 +64,22 @@ class LocalExecutor:
     def run(self, jobs: Sequence[TrialJob], on_start: OnStart = _no_op) -> Outcomes:
         """Yield ``(job, outcome)`` for every job, in order of completion."""
         if self.workers == 1:
-            for job in jobs:
-                device = self._next_device()
-                on_start(job, device)
-                yield job, execute_trial(job, device)
-            return
-        yield from self._run_pool(list(jobs), on_start)
+            yield from self._run_here(jobs, on_start)
+        else:
+            yield from self._run_pool(list(jobs), on_start)
+
+    def _run_here(self, jobs: Sequence[TrialJob], on_start: OnStart) -> Outcomes:
+        """In this process, with ``threads_per_worker`` torch threads while a trial runs."""
+        for job in jobs:
+            device = self._next_device()
+            on_start(job, device)
+            previous = torch.get_num_threads()
+            torch.set_num_threads(self.threads or previous)
+            try:
+                outcome = execute_trial(job, device)
+            finally:
+                torch.set_num_threads(previous)
+            yield job, outcome
 
     def _run_pool(self, jobs: list[TrialJob], on_start: OnStart) -> Outcomes:
         pool = self._ensure_pool()

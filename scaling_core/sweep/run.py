@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any, Mapping
 
 import pandas as pd
-from tqdm.auto import tqdm
+from tqdm import tqdm
 
 from scaling_core.data.shards import Shard, nested_shards, shard_sizes
 from scaling_core.sweep.executors import LocalExecutor

@@ -17,6 +17,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from scaling_core.data.mnist1d import NUM_CLASSES, SIGNAL_LENGTH, mnist1d_pool
+from scaling_core.profiles import check_choice
 
 # ----------------------------------------------------------------------------- models
 
@@ -56,6 +57,9 @@ class ConvNet(nn.Module):
 FAMILIES = {"mlp": MLP, "cnn": ConvNet}
 """Model family name -> constructor taking the family's size."""
 
+METRICS = ("val_error", "val_loss")
+"""Validation metrics: classification error and cross-entropy (nats) on V."""
+
 # ----------------------------------------------------------------------------- task
 
 
@@ -68,14 +72,18 @@ class MNIST1DTask:
         Sizes of the training set T and of the validation set V.
     seed : int
         Seed of the data generator.
+    search_metric : {"val_error", "val_loss"}
+        ``metrics[0]``: what early stopping and the model search minimise.
     """
 
     unit = "samples"
-    metrics = ("val_error", "val_loss")
 
-    def __init__(self, n_train: int = 4000, n_val: int = 1000, seed: int = 0):
+    def __init__(self, n_train: int = 4000, n_val: int = 1000, seed: int = 0,
+                 search_metric: str = "val_error"):
+        check_choice("search_metric", search_metric, METRICS)
         x, y, x_val, y_val = mnist1d_pool(n_train, n_val, seed)
         self.name = "mnist1d"
+        self.metrics = (search_metric, *(m for m in METRICS if m != search_metric))
         self.families = {"mlp": [8, 16, 32, 64, 128, 256], "cnn": [4, 8, 16, 32, 64]}
         self.x, self.y = torch.from_numpy(x), torch.from_numpy(y)
         self.x_val, self.y_val = torch.from_numpy(x_val), torch.from_numpy(y_val)
@@ -131,6 +139,7 @@ class MNIST1DTask:
         return {"val_error": errors / n, "val_loss": loss / n}
 
 
-def mnist1d_task(n_train: int = 4000, n_val: int = 1000, seed: int = 0) -> MNIST1DTask:
+def mnist1d_task(n_train: int = 4000, n_val: int = 1000, seed: int = 0,
+                 search_metric: str = "val_error") -> MNIST1DTask:
     """Factory for :class:`~scaling_core.sweep.task.TaskSpec`: ``"scaling_core.tasks.mnist1d:mnist1d_task"``."""
-    return MNIST1DTask(n_train, n_val, seed)
+    return MNIST1DTask(n_train, n_val, seed, search_metric)

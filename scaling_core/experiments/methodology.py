@@ -1,0 +1,225 @@
+"""The methodology chapter (paper Section 3) on MNIST-1D: sweep, tables, fits and charts."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import altair as alt
+import numpy as np
+import pandas as pd
+
+from scaling_core import charts
+from scaling_core.fit import ModelSizeFit, PowerLawFit
+from scaling_core.paths import store_path
+from scaling_core.profiles import ChapterConfig, check_choice, PROFILES
+from scaling_core.sweep.executors import LocalExecutor
+from scaling_core.sweep.run import SweepSpec, best_per_shard, run_sweep
+
+TASK_FACTORY = "scaling_core.tasks.mnist1d:mnist1d_task"
+DATASET = "mnist1d"
+
+
+def _search(family, grid, samples, growth=(0.0, 0.5, 1.0)):
+    return {"family": family, "grid": list(grid), "growth": list(growth), "samples": samples,
+            "lr_range": [1e-3, 1e-2], "batch_sizes": [32, 64]}
+
+
+SCALES = {
+    "smoke": {
+        "n_train": 1024, "n_val": 1000,  # training set T and validation set V (signals)
+        "shard_sizes": {"min_units": 64, "max_units": 512, "factor": 2},  # 4 shards, ~1 decade
+        "searches": [_search("mlp", (8, 32, 128), samples=1)],
+        "trainer": {"max_epochs": 60, "patience": 3, "min_eval_steps": 10},
+        "fit_from": 64, "bootstrap": 200, "workers": 1,
+    },
+    "laptop": {
+        "n_train": 8192, "n_val": 2000,
+        "shard_sizes": {"min_units": 64, "max_units": 8192, "factor": 2},  # 8 shards, 2.1 decades
+        "searches": [_search("mlp", (8, 16, 32, 64, 128, 256), samples=2)],
+        "trainer": {"max_epochs": 200, "patience": 5, "min_eval_steps": 20},
+        "fit_from": 1024, "bootstrap": 1000, "workers": 2,
+    },
+    "paper": {
+        "n_train": 65536, "n_val": 4000,
+        "shard_sizes": {"min_units": 64, "max_units": 65536, "factor": 2},  # 11 shards, 3 decades
+        "searches": [_search("mlp", (8, 16, 32, 64, 128, 256, 512), samples=3),
+                     _search("cnn", (4, 8, 16, 32, 64), samples=3)],
+        "trainer": {"max_epochs": 300, "patience": 8, "min_eval_steps": 20},
+        "fit_from": 2048, "bootstrap": 2000, "workers": 4,
+    },
+}
+"""Per-profile settings: data sizes, shard span, model search per family, trainer, the
+smallest shard the power-law fits use (``fit_from``), bootstrap resamples, local workers."""
+
+FITTED = "power-law fit"
+"""Label of the shards a fit uses (and of the fitted curve) in charts."""
+
+SEARCH_METRIC = "val_loss"
+"""What early stopping and the model search minimise: validation cross-entropy (smoother
+than the error, and the MLPs overfit it first)."""
+
+PAPER_BETA_G = {"ImageNet top-1": -0.309, "ImageNet top-5": -0.488, "ImageNet xent": -0.35,
+                "NMT": -0.128, "char LM": -0.094, "word LM": -0.066, "speech": -0.299}
+"""The paper's Table 1 learning-curve exponents, for comparison."""
+
+
+def sweep_spec(profile: str = "smoke", seed: int = 0) -> SweepSpec:
+    """The chapter's sweep at ``profile``: MNIST-1D data and the model search of :data:`SCALES`."""
+    check_choice("profile", profile, PROFILES)
+    s = SCALES[profile]
+    return SweepSpec.from_dict({
+        "name": f"methodology-{profile}-seed{seed}", "seed": seed,
+        "task": {"factory": TASK_FACTORY, "kwargs": {"n_train": s["n_train"], "n_val": s["n_val"],
+                                                    "seed": seed, "search_metric": SEARCH_METRIC}},
+        "shard_sizes": s["shard_sizes"], "searches": s["searches"], "trainer": s["trainer"],
+    })
+
+
+def sweep_store(profile: str, dataset: str = DATASET) -> Path:
+    """The chapter's results store, ``results/methodology/<dataset>-<profile>.sqlite``."""
+    return store_path("methodology", profile, dataset)
+
+
+def run(config: ChapterConfig, progress: bool = False) -> pd.DataFrame:
+    """Run (or resume, or only read) the chapter's sweep; one row per trial, with histories."""
+    workers = max(1, min(config["workers"], os.cpu_count() or 1))
+    spec = sweep_spec(config.profile, config.seed)
+    with LocalExecutor(workers, devices=(config.device,)) as executor:
+        return run_sweep(spec, sweep_store(config.profile, config.dataset), executor,
+                         progress=progress, history=True)
+
+
+def shard_table(trials: pd.DataFrame, metric: str = SEARCH_METRIC) -> pd.DataFrame:
+    """One row per shard and family: size, trials, failures and the winner by ``metric``."""
+    best = best_per_shard(trials, metric).set_index(["shard", "family"])
+    counts = trials.groupby(["shard", "family"]).agg(
+        samples=("shard_units", "first"), trials=("key", "size"),
+        failed=("status", lambda s: int((s == "failed").sum())))
+    table = counts.join(best[["size", "num_params", "train_loss", "val_loss", "val_error"]])
+    table = table.rename(columns={"size": "best_size"})
+    return table.reset_index()
+
+
+def candidate_table(trials: pd.DataFrame, shard: int) -> pd.DataFrame:
+    """The candidates of one shard: size, optimizer draw, losses and the generalisation gap."""
+    rows = trials[trials["shard"] == shard].copy()
+    rows["gap"] = rows["val_loss"] - rows["train_loss"]
+    columns = ["family", "size", "num_params", "lr", "batch_size", "status", "best_epoch",
+               "train_loss", "val_loss", "gap", "val_error"]
+    return rows[columns].sort_values(["family", "size", "lr"]).reset_index(drop=True)
+
+
+def histories(trials: pd.DataFrame, shard: int) -> pd.DataFrame:
+    """Every evaluation of the trials on one shard, long format (one row per evaluation)."""
+    rows = []
+    for trial in trials[trials["shard"] == shard].itertuples():
+        for evaluation in trial.history:
+            rows.append({"key": trial.key[:8], "family": trial.family, "size": trial.size,
+                         "lr": trial.lr, **evaluation})
+    return pd.DataFrame(rows)
+
+
+def winners(trials: pd.DataFrame, metric: str = SEARCH_METRIC, family: str = "mlp",
+            fit_from: float = 0) -> pd.DataFrame:
+    """Each shard's best ``family`` trial by ``metric``: the composite learning curve.
+
+    ``in_fit`` marks the shards of at least ``fit_from`` samples, which the power-law
+    fits use (smaller shards lie in the small-data region).
+    """
+    best = best_per_shard(trials[trials["family"] == family], metric)
+    best = best[["shard", "shard_units", "family", "size", "num_params", "train_loss",
+                 "val_loss", "val_error"]].copy()
+    best["in_fit"] = best["shard_units"] >= fit_from
+    best["region"] = np.where(best["in_fit"], FITTED, "small-data region")
+    return best
+
+
+def fit_learning_curve(best: pd.DataFrame, metric: str, bootstrap: int = 1000, seed: int = 0):
+    r"""Power law :math:`\epsilon(m) = \alpha m^{\beta_g}` through the winners' ``metric``.
+
+    Only rows with ``in_fit`` count; the bootstrap resamples them ``bootstrap`` times.
+    """
+    best = best[best["in_fit"]]
+    fit = PowerLawFit().fit(best["shard_units"].to_numpy(), best[metric].to_numpy())
+    return fit.bootstrap(n=bootstrap, seed=seed)
+
+
+def fit_model_size(best: pd.DataFrame, bootstrap: int = 1000, seed: int = 0):
+    r"""Model-size law :math:`s(m) = \alpha_p m^{\beta_p}` through the winners' parameter counts."""
+    best = best[best["in_fit"]]
+    fit = ModelSizeFit().fit(best["shard_units"].to_numpy(), best["num_params"].to_numpy(float))
+    return fit.bootstrap(n=bootstrap, seed=seed)
+
+
+def fit_curve(fit, sizes: pd.Series, column: str, points: int = 50) -> pd.DataFrame:
+    """A fitted law evaluated on a dense log grid spanning ``sizes``."""
+    grid = np.geomspace(sizes.min(), sizes.max(), points)
+    return pd.DataFrame({"shard_units": grid, column: fit.predict(grid), "region": FITTED})
+
+
+# ----------------------------------------------------------------------------- charts
+
+
+def shards_chart(trials: pd.DataFrame) -> alt.Chart:
+    """Nested shard sizes: one bar per shard, on a log axis."""
+    shards = trials.groupby("shard", as_index=False)["shard_units"].first()
+    return alt.Chart(shards).mark_bar().encode(
+        y=alt.Y("shard:O", title="shard k"),
+        x=alt.X("shard_units:Q", **charts.log_axis("training samples in T_k")),
+        tooltip=["shard", "shard_units"],
+    ).properties(title="Nested shards T_0 ⊂ T_1 ⊂ ... (2x steps)", height=160)
+
+
+def gap_chart(trials: pd.DataFrame, shard: int) -> alt.Chart:
+    """Training and validation loss at each candidate's best evaluation, against model size."""
+    rows = candidate_table(trials, shard).melt(
+        id_vars=["size", "lr"], value_vars=["train_loss", "val_loss"], var_name="loss")
+    return alt.Chart(rows).mark_point(filled=True, size=60).encode(
+        x=alt.X("size:Q", **charts.log_axis("model size (hidden width)")),
+        y=alt.Y("value:Q", title="cross-entropy at the best evaluation"),
+        color=alt.Color("loss:N", title=None), tooltip=["size", "lr", "loss", "value"],
+    ).properties(title=f"Shard {shard}: where training loss leaves validation loss behind")
+
+
+def validation_curves_chart(trials: pd.DataFrame, shard: int, metric: str = "val_loss") -> alt.Chart:
+    """Validation ``metric`` over training for every candidate of one shard, by model size."""
+    rows = histories(trials, shard)
+    return alt.Chart(rows).mark_line(point=True).encode(
+        x=alt.X("epoch:Q", title="epochs"), y=alt.Y(f"{metric}:Q", title=metric.replace("_", " ")),
+        color=alt.Color("size:O", title="size", scale=alt.Scale(scheme="viridis")),
+        detail="key:N", tooltip=["size", "lr", "epoch", metric, "train_loss"],
+    ).properties(title=f"Shard {shard}: validation curves of the candidate grid")
+
+
+def trials_chart(trials: pd.DataFrame, metric: str = "val_error") -> alt.Chart:
+    """Every trial's ``metric`` against model size, one colour per shard; winners ringed."""
+    done = trials[trials["status"] == "done"]
+    best = best_per_shard(trials, metric)
+    axis = alt.X("size:Q", **charts.log_axis("model size"))
+    points = alt.Chart(done).mark_point(filled=True, opacity=0.6).encode(
+        x=axis, y=alt.Y(f"{metric}:Q", title=metric.replace("_", " ")),
+        color=alt.Color("shard_units:O", title="shard size", scale=alt.Scale(scheme="plasma")),
+        tooltip=["shard", "shard_units", "family", "size", "lr", "batch_size", metric])
+    rings = alt.Chart(best).mark_point(size=220, color="black").encode(x=axis, y=f"{metric}:Q")
+    return (points + rings).properties(title="All trials; the best fit per shard ringed")
+
+
+def learning_curve_chart(best: pd.DataFrame, fit, metric: str) -> alt.Chart:
+    """The composite learning curve (winners) with its fitted power law."""
+    fitted = best.loc[best["in_fit"], "shard_units"]
+    return charts.learning_curve(
+        best, "shard_units", metric, color="region", fits=fit_curve(fit, fitted, metric),
+        x_title="training samples", y_title=metric.replace("_", " "),
+        title=f"Composite learning curve: beta_g = {fit.beta_:.3f}",
+        tooltip=["shard_units", "size", metric])
+
+
+def model_size_chart(best: pd.DataFrame, fit) -> alt.Chart:
+    """Best-fit parameter count per shard with the fitted model-size law."""
+    fitted = best.loc[best["in_fit"], "shard_units"]
+    return charts.learning_curve(
+        best, "shard_units", "num_params", color="region",
+        fits=fit_curve(fit, fitted, "num_params"), x_title="training samples",
+        y_title="parameters of the best model", title=f"Best model size: beta_p = {fit.beta_p_:.3f}",
+        tooltip=["shard_units", "size", "num_params"])
