@@ -15,9 +15,9 @@ from scaling_core.data.espeak import text_to_phonemes
 from scaling_core.data.g2p import SymbolTokenizer, characters, ipa_symbols, kjv_fragments, load_g2p
 from scaling_core.data.kjv import load_kjv
 from scaling_core.data.translation import MULTI30K_SHA256, load_multi30k, load_parallel
-from scaling_core.profiles import PROFILES, ParameterError
+from scaling_core.profiles import ParameterError
 from scaling_core.sweep.task import Task
-from scaling_core.tasks.translation import SCALES, collate, make_translation_task
+from scaling_core.tasks.translation import collate, make_translation_task
 
 # ----------------------------------------------------------------------------- parallel files
 
@@ -260,12 +260,3 @@ def test_parallel_task_from_files(tmp_path):
         make_translation_task("parallel")
     with pytest.raises(ParameterError, match="'dataset'.*'g2p'"):
         make_translation_task("wmt")
-
-
-def test_scales_cover_every_profile():
-    assert set(SCALES) == set(PROFILES)
-    for settings in SCALES.values():
-        assert settings["shard_min"] < settings["shard_max"]
-        assert all(w % 2 == 0 for w in settings["widths"])
-    span = SCALES["paper"]["shard_max"] / SCALES["paper"]["shard_min"]
-    assert span >= 100  # two orders of magnitude of Multi30k (415k target tokens in all)

@@ -13,7 +13,8 @@ per-sequence cross-entropy.
 
 Datasets: ``"g2p"`` (embedded, offline: King James Bible fragments to IPA phonemes),
 ``"multi30k"`` (German to English, shared BPE vocabulary) and ``"parallel"`` (any
-line-aligned pair of files, e.g. WMT'16).
+line-aligned pair of files, e.g. WMT'16). The sweep settings per profile live in
+:mod:`scaling_core.experiments.nmt`.
 """
 
 from __future__ import annotations
@@ -39,25 +40,6 @@ DATASETS = ("g2p", "multi30k", "parallel")
 
 BUCKET_BATCHES = 16
 """Batches per length bucket: a shuffled bucket is sorted by length, then cut into batches."""
-
-SCALES = {
-    # dataset and its size; shard span in target tokens (nested shards grow by shard_factor);
-    # widths = the model grid. Measured on one CPU core, g2p, batch 64: a training step of
-    # width 32 / 64 / 128 takes 0.045 / 0.055 / 0.11 s (31k / 26k / 13k target tokens per s),
-    # so laptop trains about 4M target tokens per (width, learning rate): ~20 core-minutes.
-    "smoke": {"dataset": "g2p", "max_verses": 3000, "shard_min": 2_000, "shard_max": 16_000,
-              "shard_factor": 2, "widths": [16, 32], "epochs": 3, "batch_size": 32,
-              "learning_rates": [3e-3], "val_size": 200, "vocab_size": 8000, "max_words": 8},
-    "laptop": {"dataset": "g2p", "max_verses": None, "shard_min": 4_000, "shard_max": 256_000,
-               "shard_factor": 2, "widths": [32, 64, 128], "epochs": 8, "batch_size": 64,
-               "learning_rates": [1e-3, 3e-3], "val_size": 1000, "vocab_size": 8000,
-               "max_words": 8},
-    "paper": {"dataset": "multi30k", "max_verses": None, "shard_min": 3_000, "shard_max": 384_000,
-              "shard_factor": 2, "widths": [64, 128, 256, 512, 1024], "epochs": 20,
-              "batch_size": 64, "learning_rates": [3e-4, 1e-3, 3e-3], "val_size": 1014,
-              "vocab_size": 8000, "max_words": 8},
-}
-"""Sweep settings per profile: smoke (seconds on a CPU), laptop (g2p, minutes), paper (Multi30k, one GPU)."""
 
 
 @dataclass
@@ -143,10 +125,15 @@ class TranslationTask:
         return np.array([len(t) for t in self.train_tgt], dtype=np.int64)
 
     def model_config(self, size: float) -> Seq2SeqConfig:
-        """The :class:`Seq2SeqConfig` of width ``size`` for this task's vocabularies."""
+        """The :class:`Seq2SeqConfig` of width ``size`` for this task's vocabularies.
+
+        The encoder splits the width between its two directions, so ``size`` is rounded
+        to the nearest even width (a projected size of 23 trains width 24).
+        """
+        width = max(2, 2 * round(float(size) / 2))
         return Seq2SeqConfig(
             src_vocab_size=self.src_tokenizer.vocab_size, tgt_vocab_size=self.tgt_tokenizer.vocab_size,
-            width=int(size), pad_id=PAD_ID, bos_id=BOS_ID, eos_id=EOS_ID, **self.model_options,
+            width=width, pad_id=PAD_ID, bos_id=BOS_ID, eos_id=EOS_ID, **self.model_options,
         )
 
     def build_model(self, family: str, size: float) -> Seq2Seq:
