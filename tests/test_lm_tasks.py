@@ -109,7 +109,7 @@ def test_word_task_carries_state_between_chunks():
 def test_kjv_word_task_counts_words_with_end_of_sentence(kjv_words):
     train_df, _ = split_by_chapter(load_kjv(), 0.05, seed=0)
     assert kjv_words.example_units().sum() == sum(len(word_tokenize(t)) + 1 for t in train_df["text"])
-    assert len(kjv_words.vocab) == 5_000
+    assert len(kjv_words.vocab) == WORD_LM_SCALES["smoke"]["vocab_size"]  # the profile's vocabulary
     assert len(kjv_words.val_stream) == WORD_LM_SCALES["smoke"]["val_units"] + 1  # capped V
 
 

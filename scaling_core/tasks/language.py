@@ -119,6 +119,17 @@ class WordLMTask:
         order = np.asarray(indices)[torch.randperm(len(indices), generator=generator).numpy()]
         return stream_batches(self.train.stream(order), batch_size, self.unroll, device)
 
+    def steps_per_epoch(self, indices: np.ndarray, batch_size: int) -> int:
+        """Chunks in one pass over the stream of ``indices``: :math:`\\lceil c / \\text{unroll} \\rceil`.
+
+        The :math:`n` words are laid out in :math:`r = \\min(\\text{batch\\_size}, n - 1)` rows of
+        :math:`c = \\lfloor (n - 1) / r \\rfloor` steps, as :func:`stream_batches` does, so an
+        epoch of the trainer is one real pass over the shard.
+        """
+        words = int(self.train.lengths()[np.asarray(indices)].sum())
+        rows = max(1, min(batch_size, words - 1))
+        return max(1, math.ceil(((words - 1) // rows) / self.unroll))
+
     def train_loss(self, model: nn.Module, batch: LMBatch) -> torch.Tensor:
         """Mean per-word cross-entropy of one chunk, starting from the state the previous chunk left."""
         total, state = summed_loss(model, batch, batch.carried.state)
@@ -210,52 +221,66 @@ class _evaluating:
 
 
 # ----------------------------------------------------------------------------- scales
-def _scale(shard_units, families, lr_range, batch_sizes, samples, trainer, val_units) -> dict:
+def _scale(shard_units, families, lr_range, batch_sizes, samples, trainer, val_units, vocab_size=None,
+           max_size=4096) -> dict:
     """One profile in the sweep engine's vocabulary (``SweepSpec`` / ``SearchSpec`` / ``TrainerSettings``)."""
     low, high = shard_units
     searches = [dict(family=family, grid=list(grid), growth=(0.5, 1.0), samples=samples, lr_range=lr_range,
-                     batch_sizes=batch_sizes, min_size=4, max_size=4096, integer_sizes=True)
+                     batch_sizes=batch_sizes, min_size=4, max_size=max_size, integer_sizes=True)
                 for family, grid in families.items()]
     return dict(shard_sizes=dict(min_units=low, max_units=high, factor=2), families=families,
-                searches=searches, trainer=trainer, val_units=val_units)
+                searches=searches, trainer=trainer, val_units=val_units, vocab_size=vocab_size)
 
 
 WORD_LM_SCALES = dict(
-    # seconds on one CPU core: 3 shards of 1k-4k KJV words, two tiny LSTMs
-    smoke=_scale((1_000, 4_000), {"lstm2": [8, 16]}, lr_range=(1e-2, 1e-2), batch_sizes=(8,), samples=1,
-                 trainer=dict(max_epochs=2, max_steps=100, patience=2), val_units=2_000),
-    # about 15 minutes on 2 CPU cores: 6 shards over 1.5 orders of magnitude (8k-256k words)
-    laptop=_scale((8_000, 256_000), {"lstm2": [16, 32, 64]}, lr_range=(3e-3, 3e-3), batch_sizes=(20,),
-                  samples=1, trainer=dict(max_epochs=8, max_steps=3_000, patience=3), val_units=20_000),
+    # seconds on one CPU core: 3 shards of 8k-32k KJV words, tiny models of all three families
+    smoke=_scale((8_000, 32_000), {"lstm2": [8, 16], "lstm4": [8], "rhn5": [8]}, lr_range=(1e-2, 1e-2),
+                 batch_sizes=(8,), samples=1,
+                 trainer=dict(max_epochs=2, max_steps=4, patience=1, min_eval_steps=4), val_units=1_000,
+                 vocab_size=2_000),
+    # about 15 minutes on 2 CPU cores: 6 shards over 1.5 orders of magnitude (4k-128k words),
+    # three families on the same shards, a 2k-word vocabulary, widths up to 128; at most 15 epochs and 100 steps of
+    # 20 x 80 words per trial; lr 3e-3 measured better than 1e-2 (5.68 vs 5.73 nats after 150 steps
+    # on 64k words, 2-layer LSTM of width 32, 5k words)
+    laptop=_scale((4_000, 128_000), {"lstm2": [16, 32], "lstm4": [16, 32], "rhn5": [16, 32]},
+                  lr_range=(3e-3, 3e-3), batch_sizes=(20,), samples=1,
+                  trainer=dict(max_epochs=15, max_steps=100, patience=2, min_eval_steps=10), val_units=5_000,
+                  vocab_size=2_000, max_size=128),
     # one GPU: 8 shards over 2.1 orders of magnitude (7k-896k of the KJV's 0.90M training words)
     paper=_scale((7_000, 896_000), {"lstm2": [64, 128, 256], "lstm4": [64, 128, 256], "rhn5": [64, 128, 256]},
                  lr_range=(1e-3, 5e-3), batch_sizes=(32,), samples=2,
                  trainer=dict(max_epochs=30, max_steps=50_000, patience=4), val_units=100_000),
 )
 """Per-profile settings of the word-LM chapter (KJV by default): ``shard_sizes`` in words
-(``<eos>`` included), the model grid ``families`` (hidden width per layer) and one model
+(``<eos>`` included), the vocabulary size (``None``: :data:`DEFAULT_VOCAB_SIZES`), the
+model grid ``families`` (hidden width per layer) and one model
 search per family (Adam learning rates, ``batch_size`` = rows of the continuous stream),
-the trainer's stopping rules, and ``val_units``, the words of V scored per evaluation.
-Calibration (one shared CPU core, 20 rows x 80 steps): a 2-layer LSTM trains at about
-20k / 15k / 9k words per second at widths 16 / 32 / 64."""
+the trainer's stopping rules (an epoch is one pass over the shard's stream, see
+:meth:`WordLMTask.steps_per_epoch`), and ``val_units``, the words of V scored per evaluation.
+Calibration (one shared CPU core, 20 rows x 80 steps, 5k-word vocabulary): the three families
+train at about 10k-15k words per second at widths 16-64, the softmax layer dominating."""
 
 CHAR_LM_SCALES = dict(
-    # seconds on one CPU core: 3 shards of 1k-4k characters, two tiny depth-10 RHNs
-    smoke=_scale((1_000, 4_000), {"rhn10": [8, 16]}, lr_range=(1e-2, 1e-2), batch_sizes=(4,), samples=1,
-                 trainer=dict(max_epochs=3, max_steps=100, patience=2), val_units=2_000),
-    # about 15 minutes on 2 CPU cores: 6 shards over 1.5 orders of magnitude (8k-256k characters);
-    # lr 1e-2 measured better than 3e-3 (3.00 vs 3.15 nats after 3 epochs of 32k characters)
-    laptop=_scale((8_000, 256_000), {"rhn10": [16, 32, 64]}, lr_range=(1e-2, 1e-2), batch_sizes=(32,),
-                  samples=1, trainer=dict(max_epochs=6, max_steps=3_000, patience=3), val_units=20_000),
+    # seconds on one CPU core: 3 shards of 16k-64k characters, two tiny depth-10 RHNs
+    smoke=_scale((16_000, 64_000), {"rhn10": [8, 16]}, lr_range=(1e-2, 1e-2), batch_sizes=(8,), samples=1,
+                 trainer=dict(max_epochs=2, max_steps=4, patience=1, min_eval_steps=4, grad_clip=1.0),
+                 val_units=1_000),
+    # about 15 minutes on 2 CPU cores for two optimizers: 6 shards over 1.5 orders of magnitude
+    # (8k-256k characters), widths up to 128, at most 15 epochs and 100 steps of 32 verses per trial
+    laptop=_scale((8_000, 256_000), {"rhn10": [16, 32]}, lr_range=(1e-2, 1e-2), batch_sizes=(32,),
+                  samples=1, trainer=dict(max_epochs=15, max_steps=100, patience=2, min_eval_steps=10,
+                                          grad_clip=1.0), val_units=5_000, max_size=128),
     # one GPU: 9 shards over 2.4 orders of magnitude (13k-3.3M of the KJV's 3.46M kept training characters)
     paper=_scale((13_000, 3_328_000), {"rhn10": [64, 128, 256, 512]}, lr_range=(1e-3, 1e-2), batch_sizes=(128,),
-                 samples=2, trainer=dict(max_epochs=20, max_steps=50_000, patience=4), val_units=200_000),
+                 samples=2, trainer=dict(max_epochs=20, max_steps=50_000, patience=4, grad_clip=1.0),
+                 val_units=200_000),
 )
 """Per-profile settings of the character-LM chapter (KJV by default; Tiny Shakespeare holds
 1.06M characters): ``shard_sizes`` in kept characters, the depth-10 RHN grid (state width),
-the searches (``batch_size`` = sentences per batch), the trainer's stopping rules and
-``val_units``. Calibration (one shared CPU core, 32 verses per batch): a depth-10 RHN
-trains at about 12k-20k / 7k characters per second at widths 16-32 / 64."""
+the Adam searches (``batch_size`` = sentences per batch), the trainer's stopping rules
+(gradients clipped to norm 1, which plain SGD needs on an RHN) and ``val_units``.
+Calibration (one shared CPU core, 32 verses per batch): a depth-10 RHN trains at about
+12k-20k / 7k characters per second at widths 16-32 / 64."""
 
 
 # ----------------------------------------------------------------------------- factories
@@ -286,11 +311,12 @@ def make_word_lm_task(
     data_dir : str or Path, optional
         Folder of real datasets (WikiText extracted copy, Billion Word release).
     vocab_size : int, optional
-        Vocabulary size, built on the training split only; default :data:`DEFAULT_VOCAB_SIZES`.
+        Vocabulary size, built on the training split only; default: the profile's
+        ``vocab_size``, else :data:`DEFAULT_VOCAB_SIZES`.
     seed : int
         Seed of the KJV chapter split and of the V order.
     profile : {"smoke", "laptop", "paper"}
-        Supplies ``families`` and ``val_units`` from :data:`WORD_LM_SCALES` when not given.
+        Supplies ``families``, ``val_units`` and ``vocab_size`` from :data:`WORD_LM_SCALES` when not given.
     val_units : int, optional
         Cap on the words of V that are predicted.
     val_fraction : float
@@ -307,7 +333,7 @@ def make_word_lm_task(
     corpus = load_sentence_corpus(dataset, data_dir, seed, val_fraction, sha256, max_train_sentences)
     tokenize = word_tokenize if dataset == "kjv" else whitespace_tokenize
     train_tokens = [tokenize(sentence) for sentence in corpus.train]
-    vocab = WordVocabulary.build(train_tokens, vocab_size or DEFAULT_VOCAB_SIZES[dataset])
+    vocab = WordVocabulary.build(train_tokens, vocab_size or scale["vocab_size"] or DEFAULT_VOCAB_SIZES[dataset])
     train = PackedSequences.pack([vocab.encode(tokens) for tokens in train_tokens])
     cap = val_units or scale["val_units"]
     val_stream = _capped(corpus.valid, lambda s: vocab.encode(tokenize(s)), cap + 1)

@@ -1,0 +1,209 @@
+"""The word language-model chapter (paper Section 4.2.1): LSTMs and an RHN on the same shards.
+
+One sweep searches three families on one set of nested KJV shards: 2-layer and
+4-layer LSTMs and a depth-5 recurrent highway network, each with its own model search.
+Each family's winners give a learning curve and a model-size curve; the bootstrap
+intervals of their exponents, and of the pairwise differences of exponents
+(:mod:`scaling_core.experiments.compare`), test whether the architectures share one
+exponent. A second, smaller sweep re-tunes the winner of the largest shard (more
+learning-rate draws and a longer training budget) to see how much of a drift above the
+power law more tuning recovers.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import altair as alt
+import numpy as np
+import pandas as pd
+
+from scaling_core.data.lm_corpora import WORD_DATASETS
+from scaling_core.experiments import compare, curves
+from scaling_core.paths import store_path
+from scaling_core.profiles import ChapterConfig
+from scaling_core.sweep.run import SweepSpec
+from scaling_core.sweep.search import SearchSpec
+from scaling_core.sweep.task import TaskSpec
+from scaling_core.tasks.language import WORD_LM_SCALES
+
+CHAPTER = "word_lm"
+TASK_FACTORY = "scaling_core.tasks.language:make_word_lm_task"
+DATASETS = WORD_DATASETS
+"""Datasets the chapter accepts; the first (the KJV, embedded) is the default."""
+METRIC = "val_loss"
+"""Validation cross-entropy per word in nats: what the search minimises and the curves show."""
+UNIT = "words"
+
+FAMILIES = {"lstm2": "LSTM, 2 layers", "lstm4": "LSTM, 4 layers", "rhn5": "RHN, depth 5"}
+"""The chapter's model families and their labels in tables and charts."""
+
+FIT_FROM = 8_000
+"""Shards of at least this many words enter the power-law fits (smaller ones are small-data)."""
+
+_RETUNE = {
+    "smoke": {"family": "lstm2", "samples": 2, "lr_range": (3e-3, 3e-2), "budget_factor": 2},
+    "laptop": {"family": "lstm2", "samples": 2, "lr_range": (3e-3, 3e-2), "budget_factor": 3},
+    "paper": {"family": "lstm2", "samples": 6, "lr_range": (5e-4, 1e-2), "budget_factor": 2},
+}
+_CHAPTER = {
+    "smoke": {"fit_from": FIT_FROM, "bootstrap": 200, "workers": 1},
+    "laptop": {"fit_from": FIT_FROM, "bootstrap": 1000, "workers": 2},
+    "paper": {"fit_from": FIT_FROM, "bootstrap": 2000, "workers": 4},
+}
+SCALES = {profile: {**WORD_LM_SCALES[profile], **_CHAPTER[profile], "retune": _RETUNE[profile]}
+          for profile in WORD_LM_SCALES}
+"""Per-profile settings: the sweep engine's settings from
+:data:`scaling_core.tasks.language.WORD_LM_SCALES` (shards, families, searches, trainer,
+``val_units``) plus the chapter's: ``fit_from`` (words), bootstrap resamples, local
+workers and ``retune``: the family whose largest-shard winner is trained again with
+``samples`` learning rates drawn from ``lr_range`` and ``budget_factor`` times the steps."""
+
+TABLE1_ROWS = [
+    {"domain": "Language modeling (words)", "model": "LSTM", "sweep": "word_lm-{profile}-seed{seed}",
+     "family": "lstm2", "metric": METRIC, "unit": UNIT, "fit_from_units": FIT_FROM,
+     "paper_beta_g": -0.066, "paper_beta_p": None},
+    {"domain": "Language modeling (words)", "model": "RHN", "sweep": "word_lm-{profile}-seed{seed}",
+     "family": "rhn5", "metric": METRIC, "unit": UNIT, "fit_from_units": FIT_FROM,
+     "paper_beta_g": -0.070, "paper_beta_p": None},
+]
+"""The paper's Table 1 rows this chapter reproduces (the 2-layer LSTM stands for its LSTM)."""
+
+
+# ----------------------------------------------------------------------------- sweeps
+def sweep_name(profile: str, seed: int, kind: str = "") -> str:
+    """``word_lm-<profile>-seed<seed>`` (the search) or ``word_lm-<kind>-...`` (e.g. ``retune``)."""
+    return f"{CHAPTER}-{kind + '-' if kind else ''}{profile}-seed{seed}"
+
+
+def task_kwargs(config: ChapterConfig) -> dict:
+    """Factory arguments: the data folder only for datasets that need one (keys stay portable)."""
+    kwargs = {"dataset": config.dataset, "seed": config.seed, "profile": config.profile}
+    if config.dataset != "kjv" and config.data_dir is not None:
+        kwargs["data_dir"] = str(config.data_dir)
+    return kwargs
+
+
+def search_spec(config: ChapterConfig) -> SweepSpec:
+    """The model search of every family in ``config["families"]`` on one set of shards."""
+    return SweepSpec.from_dict({
+        "name": sweep_name(config.profile, config.seed), "seed": config.seed,
+        "task": {"factory": TASK_FACTORY, "kwargs": task_kwargs(config)},
+        "shard_sizes": config["shard_sizes"], "searches": config["searches"], "trainer": config["trainer"],
+    })
+
+
+def retune_spec(config: ChapterConfig, best: pd.DataFrame) -> SweepSpec:
+    """More tuning on the largest shard: its winner's size, more learning rates, a longer budget.
+
+    ``best`` holds the search's winners of ``config["retune"]["family"]``; the shard is the
+    same prefix of the same example order as the search's largest shard.
+    """
+    search, retune = search_spec(config), config["retune"]
+    winner = best.sort_values("shard_units").iloc[-1]
+    family_search = next(s for s in search.searches if s.family == retune["family"])
+    factor = retune["budget_factor"]
+    return replace(
+        search, name=sweep_name(config.profile, config.seed, "retune"), shard_sizes=search.shard_sizes[-1:],
+        searches=(SearchSpec(family=retune["family"], grid=(float(winner["size"]),), growth=(0.0,),
+                             samples=retune["samples"], lr_range=retune["lr_range"],
+                             batch_sizes=family_search.batch_sizes),),
+        trainer=replace(search.trainer, max_steps=search.trainer.max_steps * factor,
+                        max_epochs=search.trainer.max_epochs * factor,
+                        patience=search.trainer.patience + 1))
+
+
+def sweep_specs(config: ChapterConfig, trials: pd.DataFrame | None = None) -> list[SweepSpec]:
+    """The chapter's sweeps: the search, and (given its ``trials``) the re-tuning sweep."""
+    specs = [search_spec(config)]
+    if trials is not None:
+        best = curves.winners(trials, METRIC, family=config["retune"]["family"])
+        specs.append(retune_spec(config, best))
+    return specs
+
+
+def run(config: ChapterConfig, progress: bool = False) -> pd.DataFrame:
+    """Run (or resume, or read) both sweeps from ``results/word_lm/<dataset>-<profile>.sqlite``."""
+    store = store_path(CHAPTER, config.profile, config.dataset)
+    search = curves.run(search_spec(config), store, config.device, config["workers"], progress=progress)
+    retune = curves.run(sweep_specs(config, search)[1], store, config.device, config["workers"],
+                        progress=progress)
+    return pd.concat([search, retune], ignore_index=True)
+
+
+# ----------------------------------------------------------------------------- analysis
+def search_trials(trials: pd.DataFrame, config: ChapterConfig) -> pd.DataFrame:
+    """The trials of the model search only (not the re-tuning sweep)."""
+    return trials[trials["sweep"] == sweep_name(config.profile, config.seed)]
+
+
+def family_winners(trials: pd.DataFrame, config: ChapterConfig) -> dict[str, pd.DataFrame]:
+    """Each family's composite learning curve (winners per shard), small-data shards marked."""
+    search = search_trials(trials, config)
+    return {family: curves.winners(search, METRIC, family, config["fit_from"])
+            for family in config["families"]}
+
+
+def family_fits(winners: dict[str, pd.DataFrame], bootstrap: int, seed: int) -> dict[str, tuple]:
+    """``{family: (learning-curve fit, model-size fit)}``, both bootstrapped."""
+    with np.errstate(over="ignore"):  # resamples of a flat size curve may overflow exp(): no harm
+        return {family: (curves.fit_learning_curve(best, METRIC, bootstrap, seed),
+                         curves.fit_model_size(best, bootstrap, seed))
+                for family, best in winners.items()}
+
+
+def exponent_table(winners: dict, fits: dict) -> pd.DataFrame:
+    """One row per family: beta_g with its interval, fit error, span, and beta_p with its interval."""
+    rows = []
+    for family, (fit, size_fit) in fits.items():
+        row = curves.fit_row(FAMILIES.get(family, family), fit, winners[family], UNIT)
+        row.update(beta_p=size_fit.beta_p_, beta_p_low=size_fit.beta_p_ci_[0], beta_p_high=size_fit.beta_p_ci_[1])
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def shared_exponent_table(fits: dict, level: float = 0.95) -> pd.DataFrame:
+    """Pairwise differences of the families' learning-curve exponents with bootstrap intervals."""
+    learning = {FAMILIES.get(family, family): pair[0] for family, pair in fits.items()}
+    return compare.exponent_comparison(learning, level)
+
+
+def retune_table(trials: pd.DataFrame, config: ChapterConfig, fit) -> pd.DataFrame:
+    """The largest shard's winner from the search and after more tuning, beside the fitted law."""
+    family = config["retune"]["family"]
+    largest = search_trials(trials, config)["shard_units"].max()
+    retuned = trials[trials["sweep"] == sweep_name(config.profile, config.seed, "retune")]
+    rows = []
+    for label, frame in (("model search", search_trials(trials, config)), ("more tuning", retuned)):
+        best = curves.winners(frame[frame["shard_units"] == largest], METRIC, family)
+        rows.append(best.assign(run=label))
+    table = pd.concat(rows, ignore_index=True)[["run", "shard_units", "size", "lr", "best_epoch", METRIC]]
+    table["predicted"] = fit.predict(table["shard_units"].to_numpy(float))
+    table["excess"] = table[METRIC] / table["predicted"] - 1
+    return table
+
+
+def table1(winners: dict, fits: dict) -> pd.DataFrame:
+    """The chapter's Table 1 rows: the paper's exponents beside ours."""
+    return compare.table1([{**row, "fit": fits[row["family"]][0], "size_fit": fits[row["family"]][1]}
+                           for row in TABLE1_ROWS if row["family"] in fits])
+
+
+# ----------------------------------------------------------------------------- charts
+def families_chart(winners: dict, fits: dict) -> alt.Chart:
+    """The three families' composite learning curves with their fitted power laws."""
+    points, lines = compare.labelled_curves(winners, {f: fit for f, (fit, _) in fits.items()}, METRIC, FAMILIES)
+    return curves.curves_chart(points, METRIC, UNIT, fits=lines,
+                               title="Word LMs: validation cross-entropy of each shard's best model")
+
+
+def model_sizes_chart(winners: dict, fits: dict) -> alt.Chart:
+    """The three families' best-fit parameter counts with their model-size laws."""
+    size_fits = {f: size_fit for f, (_, size_fit) in fits.items()}
+    points, lines = compare.labelled_curves(winners, size_fits, "num_params", FAMILIES)
+    return compare.model_sizes_chart(points, lines, UNIT, "Word LMs: best-fit model size")
+
+
+def vocabulary_size(config: ChapterConfig) -> int:
+    """Words in the task's vocabulary (``<eos>`` and ``<unk>`` included), built from the data."""
+    return len(TaskSpec(TASK_FACTORY, task_kwargs(config)).build().vocab)

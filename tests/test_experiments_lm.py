@@ -1,0 +1,169 @@
+"""The language-model chapters' modules: sweeps per profile, curve comparison, tables (no training)."""
+
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from scaling_core.data.lm_batches import PackedSequences
+from scaling_core.data.text import WordVocabulary
+from scaling_core.experiments import char_lm, compare, curves, word_lm
+from scaling_core.fit import PowerLawFit
+from scaling_core.profiles import PROFILES, resolve
+from scaling_core.tasks.language import WordLMTask
+
+SHARDS = 4_000 * 2.0 ** np.arange(6)  # the first shard lies below both chapters' fit_from
+
+
+def noisy_power_law(alpha, beta, seed, noise=0.01, sizes=SHARDS):
+    rng = np.random.default_rng(seed)
+    return alpha * sizes**beta * np.exp(noise * rng.standard_normal(len(sizes)))
+
+
+def bootstrapped(alpha, beta, seed, noise=0.01):
+    return PowerLawFit().fit(SHARDS, noisy_power_law(alpha, beta, seed, noise)).bootstrap(n=400, seed=seed)
+
+
+def fake_trials(sweep, family, losses, sizes=None, lr=3e-3):
+    """One finished trial per shard (the winner) plus a worse one at twice the size."""
+    sizes = np.full(len(losses), 32.0) if sizes is None else np.asarray(sizes, float)
+    rows = []
+    for shard, (units, loss, size) in enumerate(zip(SHARDS, losses, sizes)):
+        for extra, factor in ((0, 1.0), (1, 1.2)):
+            rows.append({"key": f"{sweep}-{family}-{shard}-{extra}", "sweep": sweep, "family": family,
+                         "shard": shard, "shard_units": units, "size": size * (1 + extra), "lr": lr,
+                         "best_epoch": 3.0, "status": "done", "val_loss": loss * factor,
+                         "num_params": int(1000 * size * (1 + extra))})
+    return pd.DataFrame(rows)
+
+
+# ----------------------------------------------------------------------------- compare
+def test_one_exponent_is_shared_and_two_different_ones_are_not():
+    same_a, same_b = bootstrapped(8.0, -0.1, seed=1), bootstrapped(6.0, -0.1, seed=2)
+    steeper = bootstrapped(8.0, -0.3, seed=3)
+    shared = compare.exponent_difference(same_a, same_b)
+    assert shared["shared"] and shared["low"] < 0 < shared["high"]
+    apart = compare.exponent_difference(same_a, steeper)
+    assert not apart["shared"] and apart["difference"] == pytest.approx(0.2, abs=0.03)
+    assert apart["low"] <= apart["difference"] <= apart["high"] and apart["p_value"] < 0.05
+
+
+def test_curve_ratio_recovers_a_constant_shift():
+    lower, upper = bootstrapped(0.9 * 5.0, -0.1, seed=4, noise=0.005), bootstrapped(5.0, -0.1, seed=5, noise=0.005)
+    ratio = compare.curve_ratio(lower, upper, m=50_000)
+    assert ratio["ratio"] == pytest.approx(0.9, abs=0.02)
+    assert ratio["low"] < 0.9 < ratio["high"]
+
+
+def test_comparison_needs_bootstrapped_fits_and_covers_every_pair():
+    plain = PowerLawFit().fit(SHARDS, noisy_power_law(5.0, -0.1, seed=6))
+    with pytest.raises(ValueError, match="'fit'"):
+        compare.exponent_difference(plain, bootstrapped(5.0, -0.1, seed=7))
+    fits = {name: bootstrapped(5.0, -0.1, seed=s) for s, name in enumerate("abc")}
+    table = compare.exponent_comparison(fits)
+    assert list(zip(table["curve_a"], table["curve_b"])) == [("a", "b"), ("a", "c"), ("b", "c")]
+
+
+def test_drift_table_measures_the_excess_over_the_law():
+    losses = 5.0 * SHARDS**-0.1
+    losses[-1] *= 1.10  # the largest shard drifts 10 % above the law
+    best = curves.winners(fake_trials("s", "lstm2", losses), "val_loss", "lstm2")
+    fit = PowerLawFit().fit(SHARDS[:-1], losses[:-1])
+    drift = compare.drift_table(best, fit, "val_loss")
+    assert drift["excess"].iloc[-1] == pytest.approx(0.10, abs=1e-6)
+    assert np.allclose(drift["excess"].iloc[:-1], 0, atol=1e-6)
+
+
+# ----------------------------------------------------------------------------- word LM task hook
+@pytest.mark.parametrize("batch_size", [1, 3, 8])
+def test_word_task_steps_per_epoch_counts_the_batches_of_one_pass(batch_size):
+    rng = np.random.default_rng(0)
+    sentences = [np.append(rng.integers(2, 30, size=rng.integers(3, 12)), 0) for _ in range(60)]
+    vocab = WordVocabulary.build([[str(i) for i in range(30)]], 32)
+    task = WordLMTask("t", PackedSequences.pack(sentences), np.arange(50) % 30, vocab, {"lstm2": [8]}, unroll=7)
+    indices = np.arange(0, 60, 2)
+    batches = list(task.train_batches(indices, batch_size, torch.Generator().manual_seed(0), "cpu"))
+    assert task.steps_per_epoch(indices, batch_size) == len(batches)
+
+
+# ----------------------------------------------------------------------------- profiles and sweeps
+def configs(module, chapter):
+    return [resolve(chapter, module.SCALES, profile=p, seed=1, datasets=module.DATASETS) for p in PROFILES]
+
+
+@pytest.mark.parametrize("config", configs(word_lm, "word_lm"), ids=PROFILES)
+def test_word_profiles_search_three_families_on_shards_the_fit_can_use(config):
+    (spec,) = word_lm.sweep_specs(config)
+    assert {s.family for s in spec.searches} == set(word_lm.FAMILIES)
+    assert sum(size >= config["fit_from"] for size in spec.shard_sizes) >= 3
+    decades = math.log10(spec.shard_sizes[-1] / spec.shard_sizes[0])
+    assert decades >= {"smoke": 0.6, "laptop": 1.5, "paper": 2.0}[config.profile]
+    for row in word_lm.TABLE1_ROWS:
+        assert row["sweep"].format(profile=config.profile, seed=config.seed) == spec.name
+        assert row["family"] in config["families"] and row["fit_from_units"] == config["fit_from"]
+
+
+def test_word_retune_trains_the_largest_winner_again_with_a_larger_budget():
+    config = resolve("word_lm", word_lm.SCALES, profile="laptop", seed=2, datasets=word_lm.DATASETS)
+    losses = 5.0 * SHARDS**-0.1
+    trials = fake_trials(word_lm.sweep_name("laptop", 2), "lstm2", losses, sizes=[16, 16, 32, 32, 48, 64])
+    search, retune = word_lm.sweep_specs(config, trials)
+    assert retune.name != search.name and retune.task == search.task and retune.seed == search.seed
+    assert retune.shard_sizes == search.shard_sizes[-1:]
+    (tuned,) = retune.searches
+    assert tuned.grid == (64.0,) and tuned.growth == (0.0,) and tuned.samples == config["retune"]["samples"]
+    assert retune.trainer.max_steps == config["retune"]["budget_factor"] * search.trainer.max_steps
+
+
+def test_word_tables_recover_exponents_and_the_retuned_point():
+    config = resolve("word_lm", word_lm.SCALES, profile="laptop", seed=0, datasets=word_lm.DATASETS)
+    betas = {"lstm2": -0.07, "lstm4": -0.07, "rhn5": -0.2}
+    frames = [fake_trials(word_lm.sweep_name("laptop", 0), f, noisy_power_law(6.0, b, seed=i, noise=0.003),
+                          sizes=16 * np.sqrt(SHARDS / SHARDS[0])) for i, (f, b) in enumerate(betas.items())]
+    retuned = fake_trials(word_lm.sweep_name("laptop", 0, "retune"), "lstm2", [np.nan] * 5 + [4.0]).dropna()
+    trials = pd.concat(frames + [retuned], ignore_index=True)
+    winners = word_lm.family_winners(trials, config)
+    assert not winners["lstm2"]["in_fit"].iloc[0] and winners["lstm2"]["in_fit"].iloc[1:].all()
+    fits = word_lm.family_fits(winners, bootstrap=200, seed=0)
+    table = word_lm.exponent_table(winners, fits)
+    assert np.allclose(table["beta_g"], list(betas.values()), atol=0.01)
+    assert np.allclose(table["beta_p"], 0.5, atol=0.01)  # widths grow as sqrt(m), parameters with them
+    shared = word_lm.shared_exponent_table(fits).set_index(["curve_a", "curve_b"])["shared"]
+    assert shared[("LSTM, 2 layers", "LSTM, 4 layers")] and not shared[("LSTM, 2 layers", "RHN, depth 5")]
+    retune = word_lm.retune_table(trials, config, fits["lstm2"][0])
+    assert list(retune["run"]) == ["model search", "more tuning"] and retune["val_loss"].iloc[1] == 4.0
+    rows = word_lm.table1(winners, fits)
+    assert list(rows["paper beta_g"]) == [-0.066, -0.070]
+    assert rows["our beta_g"].tolist() == pytest.approx([betas["lstm2"], betas["rhn5"]], abs=0.01)
+
+
+# ----------------------------------------------------------------------------- character LM
+@pytest.mark.parametrize("config", configs(char_lm, "char_lm"), ids=PROFILES)
+def test_char_profiles_give_one_sweep_per_optimizer_on_the_same_shards(config):
+    sgd, adam = char_lm.sweep_specs(config)
+    assert [s.searches[0].optimizer for s in (sgd, adam)] == ["sgd", "adam"]
+    assert sgd.name != adam.name and sgd.shard_sizes == adam.shard_sizes and sgd.task == adam.task
+    assert sgd.searches[0].lr_range == tuple(config["sgd_lr_range"])
+    assert adam.searches[0].lr_range == tuple(config["searches"][0]["lr_range"])
+    decades = math.log10(adam.shard_sizes[-1] / adam.shard_sizes[0])
+    assert decades >= {"smoke": 0.6, "laptop": 1.5, "paper": 2.4}[config.profile]
+    assert sum(size >= config["fit_from"] for size in adam.shard_sizes) >= 3
+    (row,) = char_lm.TABLE1_ROWS
+    assert row["sweep"].format(profile=config.profile, seed=config.seed) == adam.name
+
+
+def test_char_comparison_finds_a_shift_without_a_change_of_slope():
+    config = resolve("char_lm", char_lm.SCALES, profile="laptop", seed=0, datasets=char_lm.DATASETS)
+    sgd = noisy_power_law(4.0, -0.09, seed=8, noise=0.003)
+    trials = pd.concat([fake_trials(char_lm.sweep_name("laptop", 0, "sgd"), "rhn10", sgd),
+                        fake_trials(char_lm.sweep_name("laptop", 0, "adam"), "rhn10", 0.85 * sgd)])
+    winners = char_lm.optimizer_winners(trials, config)
+    fits = char_lm.optimizer_fits(winners, bootstrap=200, seed=0)
+    comparison = char_lm.optimizer_comparison(winners, fits)
+    assert comparison["exponent"]["shared"] and abs(comparison["exponent"]["difference"]) < 1e-6
+    assert comparison["shift"]["ratio"] == pytest.approx(0.85, abs=1e-3)
+    assert np.allclose(comparison["measured"]["ratio"], 0.85)
+    assert np.allclose(char_lm.drift(winners, fits)["excess"].abs().max(), 0, atol=0.01)
+    assert char_lm.table1(fits)["our beta_g"].iloc[0] == pytest.approx(-0.09, abs=0.01)
