@@ -1,0 +1,383 @@
+"""The neural machine translation chapter (paper Section 4.1): sweeps, curves, fits, samples.
+
+Three kinds of sweep share one results store per profile and dataset:
+
+* the model search (``nmt-{profile}-seed{seed}``): a grid of widths on the smallest
+  shard, then widths projected from each shard's winner; its winners give the
+  composite learning curve and the model-size curve (the paper's Figure 1, right);
+* one fixed-width sweep per width in ``fixed_widths``
+  (``nmt-{profile}-seed{seed}-width{w}``): the same model on every shard, whose
+  learning curve bends towards a floor (Figure 1, left).
+
+Data size is counted in target-language tokens, the metric is the teacher-forced
+per-token classification error on V (bits per token beside it). The search sweep
+keeps its models' weights, so the best model on the largest shard can translate
+a few validation sentences without training anything again.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import altair as alt
+import numpy as np
+import pandas as pd
+import torch
+
+from scaling_core import charts, notebook
+from scaling_core.experiments import curves
+from scaling_core.paths import store_path
+from scaling_core.profiles import PROFILES, ChapterConfig, check_choice
+from scaling_core.sweep.run import SweepSpec
+from scaling_core.sweep.store import Store
+
+CHAPTER = "nmt"
+TASK_FACTORY = "scaling_core.tasks.translation:make_translation_task"
+DATASETS = ("g2p", "multi30k")
+"""Datasets the chapter accepts: embedded grapheme-to-phoneme, Multi30k German-English."""
+
+FAMILY = "seq2seq"
+METRIC = "val_error"
+"""Teacher-forced per-token classification error on V: what the search minimises."""
+
+UNIT = "tokens"
+FIT_FROM_UNITS = 8_000
+"""Smallest shard (target tokens) the power-law fits use; smaller shards are the small-data region."""
+
+PAPER_BETA_G = -0.128
+"""The paper's Table 1 exponent for NMT (per-token error of the best-fit models)."""
+
+
+def _search(grid, growth, samples, lr_range, batch_sizes, max_size):
+    return {"family": FAMILY, "grid": list(grid), "growth": list(growth), "samples": samples,
+            "lr_range": list(lr_range), "batch_sizes": list(batch_sizes), "min_size": 8,
+            "max_size": max_size}
+
+
+SCALES = {
+    # dataset: the profile's default; data: task settings per dataset (max_verses: KJV
+    # verses transcribed; vocab_size: shared BPE vocabulary; val_size: pairs in V).
+    # Widths grow with growth g as w * (m_k / m_{k-1})^g, so parameters grow about as
+    # (m_k / m_{k-1})^(2g). Measured on one CPU core (g2p, batch 64, ~1,560 target
+    # tokens a step): a step of width 32 / 64 / 128 takes 0.05 / 0.09 / 0.18 s.
+    "smoke": {
+        "dataset": "g2p",
+        "data": {"g2p": {"max_verses": 3000, "val_size": 100},
+                 "multi30k": {"vocab_size": 2000, "val_size": 100}},
+        "shard_sizes": {"min_units": 2_000, "max_units": 32_000, "factor": 2},  # 5 shards
+        "search": _search((16, 32), (0.5,), 1, (3e-3, 3e-3), (32,), 64),
+        "fixed_widths": [16, 32],
+        "trainer": {"max_epochs": 20, "max_steps": 16, "patience": 2, "min_eval_steps": 8,
+                    "grad_clip": 5.0},
+        "bootstrap": 100, "workers": 1, "samples": 4,
+    },
+    "laptop": {
+        "dataset": "g2p",
+        "data": {"g2p": {"max_verses": 12_000, "val_size": 500},
+                 "multi30k": {"vocab_size": 4000, "val_size": 1014}},
+        "shard_sizes": {"min_units": 2_000, "max_units": 128_000, "factor": 2},  # 7 shards, 1.8 decades
+        "search": _search((16, 32, 64), (0.0, 0.5), 1, (1e-3, 4e-3), (64,), 256),
+        "fixed_widths": [16, 32],
+        "trainer": {"max_epochs": 40, "max_steps": 300, "patience": 3, "min_eval_steps": 25,
+                    "grad_clip": 5.0},
+        "bootstrap": 1000, "workers": 2, "samples": 8,
+    },
+    "paper": {
+        "dataset": "multi30k",
+        "data": {"g2p": {"max_verses": None, "val_size": 2000},
+                 "multi30k": {"vocab_size": 8000, "val_size": 1014}},
+        "shard_sizes": {"min_units": 1_500, "max_units": 384_000, "factor": 2},  # 9 shards, 2.4 decades
+        "search": _search((32, 64, 128, 256), (0.0, 0.25, 0.5), 2, (3e-4, 3e-3), (64, 128), 1024),
+        "fixed_widths": [64, 512],
+        "trainer": {"max_epochs": 60, "max_steps": 40_000, "patience": 5, "min_eval_steps": 50,
+                    "grad_clip": 5.0},
+        "bootstrap": 2000, "workers": 4, "samples": 10,
+    },
+}
+"""Per-profile settings: smoke (seconds on a CPU), laptop (g2p, ~20 CPU minutes),
+paper (Multi30k on one GPU, four trials sharing it)."""
+
+MODEL_OPTIONS = {"dropout": 0.0}
+"""No dropout: the search limits capacity through the width and early stopping alone."""
+
+TABLE1_ROWS = [{
+    "domain": "Neural machine translation", "model": "LSTM encoder-decoder with attention",
+    "sweep": "nmt-{profile}-seed{seed}", "family": FAMILY, "metric": METRIC, "unit": UNIT,
+    "fit_from_units": FIT_FROM_UNITS, "paper_beta_g": PAPER_BETA_G, "paper_beta_p": None,
+}]
+"""The Table 1 row this chapter reproduces (read by the implications chapter)."""
+
+
+# ----------------------------------------------------------------------------- sweeps
+
+
+def datasets(profile: str) -> tuple[str, ...]:
+    """The chapter's datasets with ``profile``'s default first (``dataset=None`` picks it)."""
+    check_choice("profile", profile, PROFILES)
+    default = SCALES[profile]["dataset"]
+    return (default, *[d for d in DATASETS if d != default])
+
+
+def search_name(profile: str, seed: int) -> str:
+    """Name of the model-search sweep in the store."""
+    return TABLE1_ROWS[0]["sweep"].format(profile=profile, seed=seed)
+
+
+def fixed_name(profile: str, seed: int, width: int) -> str:
+    """Name of the fixed-width sweep of ``width`` in the store."""
+    return f"{search_name(profile, seed)}-width{width}"
+
+
+def task_kwargs(config: ChapterConfig) -> dict:
+    """Keyword arguments of :func:`~scaling_core.tasks.translation.make_translation_task`."""
+    check_choice("dataset", config.dataset, DATASETS)
+    kwargs = {"dataset": config.dataset, "seed": config.seed,
+              "widths": list(config["search"]["grid"]), **config["data"][config.dataset],
+              **MODEL_OPTIONS}
+    if config.dataset == "multi30k" and config.data_dir is not None:
+        kwargs["data_dir"] = str(config.data_dir)
+    return kwargs
+
+
+def _spec(name: str, config: ChapterConfig, search: dict, save_models: bool = False) -> SweepSpec:
+    return SweepSpec.from_dict({
+        "name": name, "seed": config.seed, "save_models": save_models,
+        "task": {"factory": TASK_FACTORY, "kwargs": task_kwargs(config)},
+        "shard_sizes": config["shard_sizes"], "searches": [search], "trainer": config["trainer"],
+    })
+
+
+def sweep_specs(config: ChapterConfig) -> list[SweepSpec]:
+    """The model search (which keeps its weights) then one fixed-width sweep per width."""
+    search = config["search"]
+    specs = [_spec(search_name(config.profile, config.seed), config, search, save_models=True)]
+    for width in config["fixed_widths"]:
+        fixed = {**search, "grid": [width], "growth": [0.0], "samples": 1}
+        specs.append(_spec(fixed_name(config.profile, config.seed, width), config, fixed))
+    return specs
+
+
+def _config(profile: str, seed: int, dataset: str | None = None) -> ChapterConfig:
+    dataset = dataset or SCALES[profile]["dataset"]
+    return ChapterConfig(CHAPTER, profile, seed, "cpu", dataset, None, SCALES[profile])
+
+
+def sweep_spec(profile: str = "smoke", seed: int = 0) -> SweepSpec:
+    """The model-search sweep at ``profile`` on its default dataset (``scaling-core sweep``)."""
+    check_choice("profile", profile, PROFILES)
+    return sweep_specs(_config(profile, seed))[0]
+
+
+def sweep_store(profile: str, dataset: str | None = None) -> Path:
+    """The chapter's results store, ``results/nmt/<dataset>-<profile>.sqlite``."""
+    return store_path(CHAPTER, profile, dataset or SCALES[profile]["dataset"])
+
+
+def sweep_trials(store: str | Path, spec: SweepSpec) -> pd.DataFrame:
+    """The trials of a completed sweep, labelled with its name.
+
+    Two sweeps may share a trial (same configuration, hence the same key); the store
+    keeps it once under the first sweep's name, so trials are read by the keys the
+    sweep recorded, not by the name on the row.
+    """
+    with Store(store) as opened:
+        record = opened.completed_spec(spec.name)
+        frame = opened.to_frame()
+    if record is None:
+        raise ValueError(f"sweep {spec.name!r} has not completed in {store}")
+    keys = json.loads(record)["keys"]
+    frame = frame[frame["key"].isin(keys)].copy()
+    frame["sweep"] = spec.name
+    return frame.reset_index(drop=True)
+
+
+def run(config: ChapterConfig, progress: bool = False) -> pd.DataFrame:
+    """Run (or resume, or only read) every sweep of the chapter; one row per trial and sweep."""
+    store = sweep_store(config.profile, config.dataset)
+    frames = []
+    for spec in sweep_specs(config):
+        curves.run(spec, store, config.device, config["workers"], progress=progress)
+        frames.append(sweep_trials(store, spec))
+    return pd.concat(frames, ignore_index=True)
+
+
+def run_command(config: ChapterConfig) -> str:
+    """The command that re-executes the chapter with ``config`` (naming a non-default dataset)."""
+    command = notebook.run_command(CHAPTER, config.profile, config.seed)
+    if config.dataset != SCALES[config.profile]["dataset"]:
+        command += f" -p dataset {config.dataset}"
+    return command
+
+
+def glue_run_command(config: ChapterConfig, name: str = "run_command"):
+    """Glue :func:`run_command` as Markdown code for figure captions: {glue:md}`run_command`."""
+    from IPython.display import Markdown
+    from myst_nb import glue as myst_glue
+
+    return myst_glue(name, Markdown(f"`{run_command(config)}`"), display=False)
+
+
+def dataset_overview(config: ChapterConfig, examples: int = 5) -> tuple[dict, pd.DataFrame]:
+    """Sizes of the chapter's data (pairs, target tokens, vocabularies) and a few training pairs."""
+    task = sweep_specs(config)[0].task.build()
+    summary = {"train_pairs": len(task.train_src), "train_tokens": int(task.example_units().sum()),
+               "val_pairs": len(task.val_src), "src_vocab": task.src_tokenizer.vocab_size,
+               "tgt_vocab": task.tgt_tokenizer.vocab_size}
+    pairs = task.train_text.iloc[:examples].copy()
+    pairs["target tokens"] = task.example_units()[:examples]
+    return summary, pairs
+
+
+# ----------------------------------------------------------------------------- curves and fits
+
+
+def search_winners(trials: pd.DataFrame, config: ChapterConfig, metric: str = METRIC) -> pd.DataFrame:
+    """Each shard's best model of the search by ``metric``: the composite learning curve."""
+    rows = trials[trials["sweep"] == search_name(config.profile, config.seed)]
+    return curves.winners(rows, metric, FAMILY, fit_from=FIT_FROM_UNITS)
+
+
+def fixed_curves(trials: pd.DataFrame, config: ChapterConfig, metric: str = METRIC) -> pd.DataFrame:
+    """The learning curve of every fixed width, with a ``curve`` label per width."""
+    frames = []
+    for width in config["fixed_widths"]:
+        rows = trials[trials["sweep"] == fixed_name(config.profile, config.seed, width)]
+        curve = curves.fixed_size_curve(rows, metric, FAMILY, width)
+        curve["in_fit"] = curve["shard_units"] >= FIT_FROM_UNITS
+        curve["region"] = np.where(curve["in_fit"], curves.FITTED, curves.SMALL_DATA)
+        frames.append(curve.assign(curve=f"width {width}"))
+    return pd.concat(frames, ignore_index=True)
+
+
+def fit_composite(best: pd.DataFrame, metric: str = METRIC, bootstrap: int = 1000, seed: int = 0):
+    r"""Power law :math:`\epsilon(m) = \alpha m^{\beta_g}` through the winners (shards in the fit)."""
+    with np.errstate(over="ignore"):  # bootstrap draws far outside the data may overflow
+        return curves.fit_learning_curve(best, metric, bootstrap, seed)
+
+
+def fit_model_size(best: pd.DataFrame, bootstrap: int = 1000, seed: int = 0):
+    r"""Model-size law :math:`s(m) = \alpha_p m^{\beta_p}` through the winners' parameter counts."""
+    with np.errstate(over="ignore"):
+        return curves.fit_model_size(best, bootstrap, seed)
+
+
+def fit_fixed_curves(fixed: pd.DataFrame, metric: str = METRIC, bootstrap: int = 1000,
+                     seed: int = 0) -> dict:
+    r"""Fit :math:`\epsilon(m) = \alpha m^{\beta_g} + \gamma` to each fixed-width curve.
+
+    Only the shards with ``in_fit`` count. Returns ``{curve label: PowerLawConstantFit}``
+    (bootstrap intervals when ``bootstrap``).
+    """
+    with np.errstate(over="ignore"):  # a floor interval reaching zero overflows its log scale
+        return {label: curves.fit_learning_curve(curve, metric, bootstrap, seed, constant=True)
+                for label, curve in fixed.groupby("curve", sort=False)}
+
+
+def fixed_fit_table(fixed: pd.DataFrame, fits: dict) -> pd.DataFrame:
+    """One row per fixed width: exponent, floor :math:`\\gamma` (with intervals) and fit error."""
+    rows = []
+    for label, fit in fits.items():
+        row = curves.fit_row(label, fit, fixed[fixed["curve"] == label], UNIT)
+        low, high = fit.gamma_ci_
+        rows.append({**row, "gamma": fit.gamma_, "gamma_low": low, "gamma_high": high})
+    return pd.DataFrame(rows)
+
+
+def fixed_curves_chart(fixed: pd.DataFrame, fits: dict, metric: str = METRIC) -> alt.Chart:
+    """Figure 1, left: every fixed width's learning curve with its power law plus constant."""
+    fitted = fixed.loc[fixed["in_fit"], "shard_units"]
+    dense = [curves.fit_curve(fit, fitted, metric, label=label) for label, fit in fits.items()]
+    dense = pd.concat(dense, ignore_index=True).rename(columns={"region": "curve"})
+    return curves.curves_chart(fixed, metric, UNIT, color="curve", fits=dense,
+                               title="Fixed model sizes: power law plus a floor")
+
+
+def composite_chart(best: pd.DataFrame, fit, metric: str = METRIC) -> alt.Chart:
+    """Figure 1, right: the best model per shard with its power law."""
+    return curves.learning_curve_chart(best, fit, metric, UNIT)
+
+
+# ----------------------------------------------------------------------------- tables
+
+
+def table1(fit, best: pd.DataFrame, size_fit=None) -> pd.DataFrame:
+    """The chapter's Table 1 row beside the paper's value."""
+    row = curves.fit_row(TABLE1_ROWS[0]["model"], fit, best, UNIT)
+    return pd.DataFrame([{
+        "domain": TABLE1_ROWS[0]["domain"], "model": row["curve"], "metric": METRIC,
+        "beta_g": row["beta_g"], "beta_g_low": row["beta_g_low"], "beta_g_high": row["beta_g_high"],
+        "paper_beta_g": PAPER_BETA_G,
+        "beta_p": size_fit.beta_p_ if size_fit is not None else np.nan,
+        "decades": row["decades"], "points": row["points"],
+    }])
+
+
+def winners_table(best: pd.DataFrame) -> pd.DataFrame:
+    """The composite curve as a table: shard size, winning width and its scores."""
+    columns = ["shard_units", "size", "num_params", "lr", "best_epoch", "train_loss",
+               METRIC, "val_bits_per_token", "region"]
+    return best[[c for c in columns if c in best.columns]].rename(columns={"size": "width"})
+
+
+# ----------------------------------------------------------------------------- samples
+
+
+SAMPLE_COLUMNS = ["source", "reference", "hypothesis", "exact"]
+"""Columns of :func:`translation_samples`: V's source and reference, the greedy output, a match."""
+
+
+def artefact_dir(config: ChapterConfig) -> Path:
+    """Where the search sweep keeps its models' weights (beside the store)."""
+    return sweep_store(config.profile, config.dataset).with_suffix(".artefacts")
+
+
+def largest_shard_winner(trials: pd.DataFrame, config: ChapterConfig) -> pd.Series:
+    """The search's best trial on its largest shard."""
+    best = search_winners(trials, config)
+    return best.loc[best["shard_units"].idxmax()]
+
+
+def translation_samples(trials: pd.DataFrame, config: ChapterConfig) -> pd.DataFrame:
+    """Greedy translations of the first pairs of V by the best model on the largest shard.
+
+    Computed once from the saved weights, then read from ``samples-<key>.json`` beside
+    them (the file is small enough to publish with the store; the weights are not).
+    Without either, an empty frame.
+    """
+    winner = largest_shard_winner(trials, config)
+    cached = artefact_dir(config) / f"samples-{winner['key']}.json"
+    if cached.exists():
+        return pd.DataFrame(json.loads(cached.read_text(encoding="utf-8")), columns=SAMPLE_COLUMNS)
+    weights = artefact_dir(config) / f"{winner['key']}.pt"
+    if not weights.exists():
+        return pd.DataFrame(columns=SAMPLE_COLUMNS)
+    frame = _translate(weights, winner, config)
+    cached.write_text(json.dumps(frame.to_dict("records"), ensure_ascii=False, indent=1), encoding="utf-8")
+    return frame
+
+
+def _translate(weights: Path, winner: pd.Series, config: ChapterConfig) -> pd.DataFrame:
+    """Load the winner's weights into a fresh model and translate ``samples`` pairs of V."""
+    task = sweep_specs(config)[0].task.build()
+    model = task.build_model(FAMILY, winner["size"])
+    model.load_state_dict(torch.load(weights, map_location="cpu")["state_dict"])
+    rows = task.sample_translations(model.to(config.device), config["samples"], config.device)
+    frame = pd.DataFrame(rows, columns=SAMPLE_COLUMNS[:3])
+    frame["exact"] = (frame["reference"] == frame["hypothesis"]).astype(bool)
+    return frame
+
+
+# ----------------------------------------------------------------------------- charts
+
+
+def trials_chart(trials: pd.DataFrame, config: ChapterConfig, metric: str = METRIC) -> alt.Chart:
+    """Every search trial's ``metric`` against its width, one colour per shard."""
+    rows = trials[(trials["sweep"] == search_name(config.profile, config.seed))
+                  & (trials["status"] == "done")]
+    return alt.Chart(rows).mark_point(filled=True, size=60).encode(
+        x=alt.X("size:Q", **charts.log_axis("width d")),
+        y=alt.Y(f"{metric}:Q", **charts.log_axis(metric.replace("_", " "))),
+        color=alt.Color("shard_units:O", title="target tokens", scale=alt.Scale(scheme="plasma")),
+        tooltip=["shard_units", "size", "num_params", "lr", metric],
+    ).properties(title="Model search: every candidate on every shard")

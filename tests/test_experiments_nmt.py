@@ -1,0 +1,192 @@
+"""The translation chapter's module: settings, sweep specs, shared trials, curves, fits, samples."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from scaling_core.data.shards import shard_sizes
+from scaling_core.experiments import nmt
+from scaling_core.profiles import PROFILES, ChapterConfig, ParameterError, resolve
+from scaling_core.sweep.store import Store
+from scaling_core.tasks.translation import TranslationTask
+
+
+def config_for(profile="smoke", dataset=None, seed=0, data_dir=None, **overrides) -> ChapterConfig:
+    settings = {**nmt.SCALES[profile], **overrides}
+    return ChapterConfig("nmt", profile, seed, "cpu", dataset or settings["dataset"], data_dir, settings)
+
+
+# ----------------------------------------------------------------------------- settings and specs
+
+
+@pytest.mark.parametrize("profile", PROFILES)
+def test_every_profile_and_dataset_builds_the_three_sweeps(profile):
+    for dataset in nmt.DATASETS:
+        specs = nmt.sweep_specs(config_for(profile, dataset, seed=4))
+        search, *fixed = specs
+        assert search.name == f"nmt-{profile}-seed4" and search.save_models
+        assert [s.name for s in fixed] == [f"nmt-{profile}-seed4-width{w}"
+                                           for w in nmt.SCALES[profile]["fixed_widths"]]
+        for spec, width in zip(fixed, nmt.SCALES[profile]["fixed_widths"]):
+            assert spec.searches[0].grid == (width,) and spec.searches[0].growth == (0.0,)
+            assert not spec.save_models and spec.shard_sizes == search.shard_sizes
+        assert all(s.task.kwargs == search.task.kwargs for s in fixed)  # one task per worker
+        assert search.task.kwargs["dataset"] == dataset and search.seed == 4
+
+
+def test_scales_keep_widths_even_and_span_enough_data():
+    for profile, settings in nmt.SCALES.items():
+        widths = [*settings["search"]["grid"], *settings["fixed_widths"]]
+        assert all(w % 2 == 0 for w in widths), profile
+        sizes = shard_sizes(**settings["shard_sizes"])
+        fitted = [s for s in sizes if s >= nmt.FIT_FROM_UNITS]
+        assert len(fitted) >= 3, profile  # the power law plus constant has three parameters
+    paper = shard_sizes(**nmt.SCALES["paper"]["shard_sizes"])
+    assert paper[-1] / paper[0] >= 100 and nmt.SCALES["paper"]["dataset"] == "multi30k"
+    assert paper[-1] <= 415_440  # Multi30k's training target tokens at an 8,000 BPE vocabulary
+
+
+def test_datasets_put_the_profile_default_first_and_resolve_checks_them():
+    assert nmt.datasets("laptop") == ("g2p", "multi30k")
+    assert nmt.datasets("paper") == ("multi30k", "g2p")
+    config = resolve("nmt", nmt.SCALES, profile="paper", datasets=nmt.datasets("paper"))
+    assert config.dataset == "multi30k"
+    with pytest.raises(ParameterError, match="'profile'"):
+        nmt.datasets("huge")
+    with pytest.raises(ParameterError, match="'dataset'.*'g2p'"):
+        resolve("nmt", nmt.SCALES, profile="smoke", dataset="wmt", datasets=nmt.datasets("smoke"))
+
+
+def test_multi30k_data_dir_enters_the_task_but_not_for_g2p(tmp_path):
+    assert "data_dir" not in nmt.task_kwargs(config_for("smoke", "g2p", data_dir=tmp_path))
+    assert nmt.task_kwargs(config_for("smoke", "multi30k", data_dir=tmp_path))["data_dir"] == str(tmp_path)
+
+
+def test_table1_row_names_the_search_sweep_and_a_task_metric():
+    (row,) = nmt.TABLE1_ROWS
+    assert set(row) == {"domain", "model", "sweep", "family", "metric", "unit", "fit_from_units",
+                        "paper_beta_g", "paper_beta_p"}
+    assert row["sweep"].format(profile="laptop", seed=2) == nmt.sweep_specs(config_for("laptop", seed=2))[0].name
+    assert row["metric"] == TranslationTask.metrics[0] and row["unit"] == TranslationTask.unit
+    assert row["paper_beta_g"] == -0.128 and row["family"] == nmt.FAMILY
+
+
+def test_run_command_names_a_dataset_other_than_the_default():
+    assert nmt.run_command(config_for("smoke")) == "scaling-core chapter nmt -p profile smoke -p seed 0"
+    assert nmt.run_command(config_for("smoke", "multi30k")).endswith("-p dataset multi30k")
+
+
+# ----------------------------------------------------------------------------- synthetic trials
+
+
+def synthetic_trials(config, beta=-0.3, gamma=0.05, seed=0) -> pd.DataFrame:
+    """Search rows whose best error is 2 m^beta, fixed-width rows following 3 m^beta + gamma."""
+    rng = np.random.default_rng(seed)
+    units = np.array(shard_sizes(**config["shard_sizes"]), dtype=float)
+    rows = []
+    for shard, m in enumerate(units):
+        for size, excess in ((16, 1.3), (32, 1.0)):  # width 32 wins every shard
+            rows.append({"sweep": nmt.search_name(config.profile, config.seed), "size": size,
+                         "val_error": 2 * m**beta * excess, "val_bits_per_token": 9 * m**beta * excess})
+        for width in config["fixed_widths"]:
+            floor = gamma * 16 / width
+            rows.append({"sweep": nmt.fixed_name(config.profile, config.seed, width), "size": width,
+                         "val_error": (3 * m**beta + floor) * np.exp(rng.normal(0, 0.005)),
+                         "val_bits_per_token": 1.0})
+        for row in rows[-2 - len(config["fixed_widths"]):]:
+            row.update(shard=shard, shard_units=m, family=nmt.FAMILY, status="done",
+                       num_params=int(40 * row["size"] ** 2), lr=1e-3, best_epoch=3.0, train_loss=1.0,
+                       key=f"{row['sweep']}-{shard}-{row['size']}")
+    return pd.DataFrame(rows)
+
+
+def test_search_winners_are_the_best_search_trials_and_recover_the_exponent():
+    config = config_for("laptop")
+    trials = synthetic_trials(config)
+    best = nmt.search_winners(trials, config)
+    assert (best["size"] == 32).all() and len(best) == len(shard_sizes(**config["shard_sizes"]))
+    assert best["in_fit"].tolist() == (best["shard_units"] >= nmt.FIT_FROM_UNITS).tolist()
+    fit = nmt.fit_composite(best, bootstrap=50)
+    assert fit.beta_ == pytest.approx(-0.3, abs=1e-6)
+    table = nmt.table1(fit, best, nmt.fit_model_size(best, bootstrap=50))
+    assert table.loc[0, "beta_g"] == pytest.approx(-0.3, abs=1e-6)
+    assert table.loc[0, "paper_beta_g"] == -0.128 and table.loc[0, "beta_p"] == pytest.approx(0, abs=1e-6)
+    assert list(nmt.winners_table(best)["width"]) == [32] * len(best)
+
+
+def test_fixed_curves_recover_the_power_law_and_floor():
+    config = config_for("laptop", fixed_widths=[16, 32])
+    fixed = nmt.fixed_curves(synthetic_trials(config, beta=-0.4, gamma=0.04), config)
+    assert fixed.groupby("curve").size().to_dict() == {"width 16": 7, "width 32": 7}
+    fits = nmt.fit_fixed_curves(fixed, bootstrap=100)
+    table = nmt.fixed_fit_table(fixed, fits).set_index("curve")
+    assert table.loc["width 16", "gamma"] == pytest.approx(0.04, rel=0.25)
+    assert table.loc["width 32", "gamma"] == pytest.approx(0.02, rel=0.4)
+    assert table["beta_g"].tolist() == pytest.approx([-0.4, -0.4], abs=0.1)
+    assert (table["gamma_low"] <= table["gamma"]).all() and (table["gamma"] <= table["gamma_high"]).all()
+    assert table["points"].tolist() == [5, 5]  # shards of at least FIT_FROM_UNITS
+    spec = nmt.fixed_curves_chart(fixed, fits).to_dict()
+    assert len(spec["layer"]) == 2
+
+
+# ----------------------------------------------------------------------------- store and samples
+
+
+def test_sweep_trials_reads_a_trial_two_sweeps_share(tmp_path):
+    store_file = tmp_path / "store.sqlite"
+    config = config_for("smoke")
+    search, fixed = nmt.sweep_specs(config)[:2]
+    row = {"family": nmt.FAMILY, "size": 16.0, "shard": 0, "shard_units": 2000.0}
+    with Store(store_file) as store:
+        store.add([{**row, "key": "shared", "sweep": search.name},
+                   {**row, "key": "shared", "sweep": fixed.name},  # ignored: key exists
+                   {**row, "key": "own", "sweep": fixed.name, "shard": 1}])
+        store.mark_complete(search.name, json.dumps({"spec": search.to_json(), "keys": ["shared"]}))
+        store.mark_complete(fixed.name, json.dumps({"spec": fixed.to_json(), "keys": ["shared", "own"]}))
+    frame = nmt.sweep_trials(store_file, fixed)
+    assert sorted(frame["key"]) == ["own", "shared"] and set(frame["sweep"]) == {fixed.name}
+    assert nmt.sweep_trials(store_file, search)["key"].tolist() == ["shared"]
+    with pytest.raises(ValueError, match="has not completed"):
+        nmt.sweep_trials(store_file, nmt.sweep_specs(config)[2])
+
+
+def test_run_trains_every_sweep_and_shares_identical_trials():
+    config = config_for("smoke", data={"g2p": {"max_verses": 200, "val_size": 16}},
+                        shard_sizes={"min_units": 300, "max_units": 600, "factor": 2},
+                        search=nmt._search((8,), (0.0,), 1, (3e-3, 3e-3), (16,), 8),
+                        fixed_widths=[8], trainer={"max_steps": 2, "min_eval_steps": 1})
+    trials = nmt.run(config)
+    search, fixed = (trials[trials["sweep"] == s.name] for s in nmt.sweep_specs(config))
+    assert len(search) == len(fixed) == 2 and (trials["status"] == "done").all()
+    shared = search[search["shard"] == 0]["key"].tolist()
+    assert fixed[fixed["shard"] == 0]["key"].tolist() == shared  # same configuration, trained once
+    saved = sorted(p.stem for p in nmt.artefact_dir(config).glob("*.pt"))
+    assert saved == sorted(search["key"])
+    samples = nmt.translation_samples(trials, config)
+    assert len(samples) == config["samples"] and list(samples.columns) == ["source", "reference",
+                                                                          "hypothesis", "exact"]
+    winner = nmt.largest_shard_winner(trials, config)
+    (nmt.artefact_dir(config) / f"{winner['key']}.pt").unlink()  # published stores keep no weights
+    assert nmt.translation_samples(trials, config).equals(samples)
+
+
+def test_samples_without_weights_are_an_empty_table(tmp_path):
+    config = config_for("smoke")
+    trials = synthetic_trials(config)
+    assert nmt.translation_samples(trials, config).empty
+
+
+def test_multi30k_task_builds_from_the_shared_data(shared_data):
+    config = config_for("smoke", "multi30k", data_dir=shared_data)
+    task = nmt.sweep_specs(config)[0].task.build()
+    assert task.name == "nmt-multi30k" and len(task.val_src) == 100
+    assert task.src_tokenizer is task.tgt_tokenizer and task.tgt_tokenizer.vocab_size == 2000
+    assert task.example_units().sum() > shard_sizes(**config["shard_sizes"])[-1]
+    model = task.build_model(nmt.FAMILY, 23)  # a projected odd width trains the even width 24
+    assert model.config.width == 24 and torch.isfinite(
+        task.train_loss(model, next(task.train_batches(np.arange(8), 4, torch.Generator(), "cpu"))))
