@@ -17,7 +17,9 @@ import numpy as np
 import torch
 
 from scaling_core.data.speech_synth import SynthSettings, synthetic_corpus
-from scaling_core.tasks.speech import SCALES, SpeechTask
+from scaling_core.experiments.speech import SCALES
+from scaling_core.sweep.trainer import make_optimizer
+from scaling_core.tasks.speech import SpeechTask
 
 
 def synthesis_speed(n: int, sample_rate: int) -> tuple[SpeechTask, float]:
@@ -37,7 +39,7 @@ def step_cost(task: SpeechTask, family: str, size: int, batch_size: int, steps: 
     """Mean seconds per training step on length-sorted batches of the task's shard."""
     torch.manual_seed(0)
     model = task.build_model(family, size)
-    optimizer = task.make_optimizer(model.parameters(), 1e-3)
+    optimizer = make_optimizer("adam", model.parameters(), 1e-3)
     batches = task.train_batches(np.arange(len(task.example_units())), batch_size,
                                  torch.Generator().manual_seed(0), "cpu")
     times = []
@@ -64,11 +66,11 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     settings = SCALES[args.profile]
     train, val = synthesis_speed(args.utterances, settings["sample_rate"])
-    task = SpeechTask("bench", train, val, settings["families"], settings["ds2_layers"],
-                      settings["conv_channels"])
-    for family, sizes in settings["families"].items():
-        for size in sizes:
-            step_cost(task, family, size, settings["batch_size"])
+    families = {s["family"]: s["grid"] for s in settings["searches"]}
+    task = SpeechTask("bench", train, val, families, settings["ds2_layers"], settings["conv_channels"])
+    for search in settings["searches"]:
+        for size in search["grid"]:
+            step_cost(task, search["family"], size, search["batch_sizes"][0])
 
 
 if __name__ == "__main__":

@@ -11,8 +11,10 @@ a-z, space and apostrophe. Families:
 * ``"attention"``: 3-layer pyramidal BiLSTM encoder and attention decoder
   (:mod:`scaling_core.models.attention_asr`); size = encoder and decoder width.
 
-Both train with Adam and no weight decay or noise. The search metric is the
-character error rate of greedy decoding on V.
+The sweep engine trains both with the optimizer of the model search (Adam by
+default), no weight decay or noise. The search metric is the character error rate
+of greedy decoding on V. The chapter's per-profile settings live in
+:data:`scaling_core.experiments.speech.SCALES`.
 """
 
 from __future__ import annotations
@@ -34,29 +36,6 @@ from scaling_core.profiles import ParameterError, check_choice, default_data_dir
 DATASETS = ("espeak", "fsdd", "librispeech")
 FAMILIES = ("ds2", "attention")
 EVAL_BATCH = 64
-
-SCALES = {
-    # under a minute on one CPU core: 200 utterances, 30 s to 4 min shards, tiny models (no learning yet)
-    "smoke": dict(dataset="espeak", n_train=200, n_val=32, sample_rate=8000, shard_seconds=(30, 240),
-                  families={"ds2": [16, 32]}, ds2_layers=1, conv_channels=4, epochs=3, min_steps=10,
-                  batch_size=16, lr_grid=[3e-3], grad_clip=5.0, val_metric="val_cer"),
-    # about 20 minutes on two CPU cores: 1 to 32 minutes of audio, small DS2s and one attention model
-    "laptop": dict(dataset="espeak", n_train=1500, n_val=200, sample_rate=8000, shard_seconds=(60, 1920),
-                   families={"ds2": [32, 64, 128], "attention": [64]}, ds2_layers=2, conv_channels=8,
-                   epochs=25, min_steps=150, batch_size=32, lr_grid=[3e-3], grad_clip=5.0,
-                   val_metric="val_cer"),
-    # one GPU: 6 minutes to 12.8 hours (2.1 orders of magnitude), the paper's 4-layer DS2 and attention
-    "paper": dict(dataset="espeak", n_train=36000, n_val=1000, sample_rate=16000,
-                  shard_seconds=(360, 46080), families={"ds2": [64, 128, 256, 512, 768],
-                                                        "attention": [64, 128, 256, 512]},
-                  ds2_layers=4, conv_channels=32, epochs=40, min_steps=500, batch_size=64,
-                  lr_grid=[3e-4, 1e-3, 3e-3], grad_clip=5.0, val_metric="val_cer"),
-}
-"""Per-profile settings: corpus size (utterances, 1.4 s each on average), V size, sample
-rate, shard span in seconds of audio (2x steps), model grid, DS2 depth and conv channels,
-epochs (at least ``min_steps`` updates), batch size, the Adam learning rates searched and
-the gradient-norm clip (recurrent nets trained with CTC need it early in training)."""
-
 
 def _fingerprint(data: Utterances, val: Utterances, settings: str) -> str:
     digest = hashlib.blake2b(settings.encode(), digest_size=8)
@@ -144,10 +123,6 @@ class SpeechTask:
                                  n_layers=self.ds2_layers, conv_channels=self.conv_channels))
         return AttentionASR(AttentionASRConfig(n_features=self.n_features, n_classes=N_CLASSES,
                                                hidden=int(size)))
-
-    def make_optimizer(self, parameters, lr: float) -> torch.optim.Optimizer:
-        """Adam with no weight decay."""
-        return torch.optim.Adam(parameters, lr=lr, weight_decay=0.0)
 
     def train_batches(self, indices: np.ndarray, batch_size: int, generator: torch.Generator,
                       device: str) -> Iterator[tuple[torch.Tensor, ...]]:

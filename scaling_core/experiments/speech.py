@@ -1,0 +1,329 @@
+"""The speech-recognition chapter (paper Section 4.4): DS2 and attention learning curves.
+
+One store per dataset and profile holds the chapter's sweeps: the model search of both
+families on the same nested shards (``speech-{profile}-seed{seed}``) and one fixed-size
+DS2 curve per width of ``fixed_sizes`` (``speech-ds2-{size}-{profile}-seed{seed}``).
+Data size is counted in seconds of audio (the sweep's unit), shown as hours and
+utterances.
+"""
+
+from __future__ import annotations
+
+import json
+
+import altair as alt
+import numpy as np
+import pandas as pd
+
+from scaling_core.experiments import curves
+from scaling_core.paths import store_path
+from scaling_core.profiles import ChapterConfig
+from scaling_core.sweep.run import SweepSpec
+from scaling_core.sweep.store import Store
+
+CHAPTER = "speech"
+DATASETS = ("espeak", "fsdd")
+"""``espeak``: the embedded synthetic corpus; ``fsdd``: Free Spoken Digit Dataset (human speakers)."""
+TASK_FACTORY = "scaling_core.tasks.speech:make_speech_task"
+METRIC = "val_cer"
+"""What the search minimises and the curves show: character error rate on V."""
+FAMILY_NAMES = {"ds2": "DS2 (CTC)", "attention": "attention"}
+FIT_FROM_SECONDS = 90
+"""Shards below 90 s of audio lie in the small-data region at laptop scale (CER near 1);
+the power-law fits of every profile use the shards from 90 s up."""
+
+
+def _search(family, grid, growth, lr, batch, samples=1, max_size=1024):
+    """A search in the engine's vocabulary; ``lr`` is a (low, high) range or one value."""
+    lr_range = lr if isinstance(lr, tuple) else (lr, lr)
+    return {"family": family, "grid": list(grid), "growth": list(growth), "samples": samples,
+            "lr_range": list(lr_range), "batch_sizes": list(batch), "max_size": max_size}
+
+
+SCALES = {
+    # under a minute on one CPU core: tiny models, 6 steps each, on 45 s to 6 min of audio; they learn nothing yet
+    "smoke": {
+        "data": {"espeak": {"n_train": 300, "n_val": 24, "shard_seconds": (45, 360)},
+                 "fsdd": {"n_train": 1000, "n_val": 24, "shard_seconds": (45, 360)}},
+        "sample_rate": 8000, "ds2_layers": 1, "conv_channels": 4,
+        "searches": [_search("ds2", [16], [0.0], 3e-3, [16]),
+                     _search("attention", [16], [0.0], 3e-3, [16])],
+        "fixed_sizes": [8, 16, 32], "fixed_lr": 3e-3, "fixed_batch": 16,
+        "trainer": {"max_epochs": 2, "max_steps": 6, "min_eval_steps": 6, "patience": 1,
+                    "grad_clip": 5.0},
+        "fit_from": FIT_FROM_SECONDS, "bootstrap": 100, "workers": 1,
+    },
+    # ~20 minutes on two CPU cores: 22.5 s to 12 minutes of audio (16 to ~512 utterances),
+    # one-layer DS2 searched over widths, one attention width, three fixed DS2 widths
+    "laptop": {
+        "data": {"espeak": {"n_train": 600, "n_val": 150, "shard_seconds": (22.5, 720)},
+                 "fsdd": {"n_train": 2700, "n_val": 300, "shard_seconds": (22.5, 720)}},
+        "sample_rate": 8000, "ds2_layers": 1, "conv_channels": 8,
+        "searches": [_search("ds2", [32, 64], [0.0, 0.5], 3e-3, [16], max_size=128),
+                     _search("attention", [48], [0.0], 3e-3, [16])],
+        "fixed_sizes": [16, 32, 64], "fixed_lr": 3e-3, "fixed_batch": 16,
+        "trainer": {"max_epochs": 60, "max_steps": 600, "min_eval_steps": 25, "patience": 3,
+                    "grad_clip": 5.0},
+        "fit_from": FIT_FROM_SECONDS, "bootstrap": 1000, "workers": 2,
+    },
+    # one GPU: 6 minutes to 12.8 hours (2.1 orders of magnitude), 4-layer DS2 and attention
+    "paper": {
+        "data": {"espeak": {"n_train": 40000, "n_val": 1000, "shard_seconds": (360, 46080)},
+                 "fsdd": {"n_train": 2700, "n_val": 300, "shard_seconds": (22.5, 720)}},
+        "sample_rate": 16000, "ds2_layers": 4, "conv_channels": 32,
+        "searches": [_search("ds2", [64, 128, 256], [0.0, 0.5, 1.0], (3e-4, 3e-3), [32, 64], 2, 1024),
+                     _search("attention", [64, 128, 256], [0.0, 0.5, 1.0], (3e-4, 3e-3), [32, 64], 2,
+                             768)],
+        "fixed_sizes": [64, 128, 256], "fixed_lr": 1e-3, "fixed_batch": 64,
+        "trainer": {"max_epochs": 40, "max_steps": 60000, "min_eval_steps": 200, "patience": 5,
+                    "grad_clip": 5.0},
+        "fit_from": FIT_FROM_SECONDS, "bootstrap": 2000, "workers": 1,
+    },
+}
+"""Per-profile settings: corpus size and shard span (seconds of audio) per dataset, audio
+rate (eSpeak), DS2 depth and convolution channels, the search of each family, the three
+fixed DS2 widths of Fig. 5 right with their learning rate and batch size, the trainer
+(CTC needs the gradient-norm clip), the smallest shard the fits use (``fit_from``, in
+seconds), bootstrap resamples and local workers."""
+
+TABLE1_ROWS = [
+    {"domain": "speech", "model": "DS2", "sweep": "speech-{profile}-seed{seed}", "family": "ds2",
+     "metric": METRIC, "unit": "seconds", "fit_from_units": FIT_FROM_SECONDS, "paper_beta_g": -0.299,
+     "paper_beta_p": None},
+    {"domain": "speech", "model": "attention", "sweep": "speech-{profile}-seed{seed}",
+     "family": "attention", "metric": METRIC, "unit": "seconds", "fit_from_units": FIT_FROM_SECONDS,
+     "paper_beta_g": -0.296, "paper_beta_p": None},
+]
+"""The paper's Table 1 speech rows: learning-curve exponents of CER against seconds of audio."""
+
+
+def search_sweep_name(profile: str, seed: int) -> str:
+    return f"speech-{profile}-seed{seed}"
+
+
+def fixed_sweep_name(size: int, profile: str, seed: int) -> str:
+    return f"speech-ds2-{size}-{profile}-seed{seed}"
+
+
+def task_kwargs(config: ChapterConfig) -> dict:
+    """Keyword arguments of :func:`~scaling_core.tasks.speech.make_speech_task` for ``config``."""
+    data = config["data"][config.dataset]
+    families = {s["family"]: s["grid"] for s in config["searches"]}
+    families["ds2"] = sorted(set(families.get("ds2", [])) | set(config["fixed_sizes"]))
+    kwargs = {"dataset": config.dataset, "n_train": data["n_train"], "n_val": data["n_val"],
+              "seed": config.seed, "families": families, "ds2_layers": config["ds2_layers"],
+              "conv_channels": config["conv_channels"]}
+    if config.dataset == "espeak":
+        kwargs["sample_rate"] = config["sample_rate"]
+    if config.data_dir is not None:
+        kwargs["data_dir"] = str(config.data_dir)
+    return kwargs
+
+
+def sweep_specs(config: ChapterConfig) -> list[SweepSpec]:
+    """The model search of both families, then one fixed-size DS2 sweep per ``fixed_sizes``."""
+    low, high = config["data"][config.dataset]["shard_seconds"]
+    base = {"seed": config.seed, "trainer": config["trainer"],
+            "task": {"factory": TASK_FACTORY, "kwargs": task_kwargs(config)},
+            "shard_sizes": {"min_units": low, "max_units": high, "factor": 2}}
+    specs = [SweepSpec.from_dict({**base, "name": search_sweep_name(config.profile, config.seed),
+                                  "searches": config["searches"]})]
+    for size in config["fixed_sizes"]:
+        search = _search("ds2", [size], [0.0], config["fixed_lr"], [config["fixed_batch"]])
+        specs.append(SweepSpec.from_dict({**base, "searches": [search],
+                                          "name": fixed_sweep_name(size, config.profile, config.seed)}))
+    return specs
+
+
+def run(config: ChapterConfig) -> pd.DataFrame:
+    """Run (or resume, or only read) every sweep of the chapter; one row per (sweep, trial).
+
+    Sweeps may share trials (same size, optimizer settings and shard): the store runs
+    such a trial once and each sweep lists it, so rows are gathered by each sweep's keys.
+    """
+    path = store_path(CHAPTER, config.profile, config.dataset)
+    frames = []
+    for spec in sweep_specs(config):
+        curves.run(spec, path, config.device, config["workers"])
+        frames.append(sweep_trials(Store(path), spec.name))
+    return pd.concat(frames, ignore_index=True)
+
+
+def sweep_trials(store: Store, name: str) -> pd.DataFrame:
+    """The trials of completed sweep ``name``, including those first stored by another sweep."""
+    keys = json.loads(store.completed_spec(name))["keys"]
+    frame = store.to_frame()
+    frame = frame[frame["key"].isin(keys)].drop_duplicates("key").copy()
+    frame["sweep"] = name
+    return frame.reset_index(drop=True)
+
+
+# ----------------------------------------------------------------------------- tables
+
+
+def data_table(trials: pd.DataFrame) -> pd.DataFrame:
+    """One row per shard: its size in seconds, minutes and hours of audio, and in utterances."""
+    shards = trials.groupby("shard", as_index=False).agg(
+        seconds=("shard_units", "first"), utterances=("shard_examples", "first"))
+    shards["minutes"], shards["hours"] = shards["seconds"] / 60, shards["seconds"] / 3600
+    return shards[["shard", "utterances", "seconds", "minutes", "hours"]]
+
+
+def composite_curves(trials: pd.DataFrame, config: ChapterConfig) -> dict[str, pd.DataFrame]:
+    """Each family's winners per shard in the model-search sweep (its composite curve)."""
+    rows = trials[trials["sweep"] == search_sweep_name(config.profile, config.seed)]
+    return {s["family"]: curves.winners(rows, METRIC, s["family"], config["fit_from"])
+            for s in config["searches"]}
+
+
+def family_fits(best: dict[str, pd.DataFrame], bootstrap: int, seed: int) -> dict:
+    r"""Power law :math:`\epsilon(m) = \alpha m^{\beta_g}` per family, with bootstrap intervals."""
+    with np.errstate(over="ignore"):  # flat smoke curves overflow some resampled intervals
+        return {family: curves.fit_learning_curve(rows, METRIC, bootstrap, seed)
+                for family, rows in best.items()}
+
+
+def exponent_difference(fit_a, fit_b, level: float = 0.95) -> dict[str, float]:
+    r"""The difference :math:`\Delta = \beta_a - \beta_b` of two bootstrapped fits, with an interval.
+
+    The two curves come from different models, so their bootstrap resamples are
+    independent draws; pairing resample :math:`i` of each gives draws of
+    :math:`\Delta^* = \beta^*_{a,i} - \beta^*_{b,i}`, whose percentiles bound
+    :math:`\Delta`. The exponents differ (at ``level``) when 0 lies outside the interval.
+
+    Returns
+    -------
+    dict
+        ``difference``, ``low``, ``high`` and ``differ`` (0 outside the interval).
+    """
+    a, b = fit_a.bootstrap_samples_["beta"].to_numpy(), fit_b.bootstrap_samples_["beta"].to_numpy()
+    n = min(len(a), len(b))
+    if n < 20:
+        raise ValueError(f"exponent_difference needs >= 20 bootstrap samples per fit; got {n}")
+    tail = (1 - level) / 2
+    low, high = np.quantile(a[:n] - b[:n], [tail, 1 - tail])
+    return {"difference": fit_a.beta_ - fit_b.beta_, "low": float(low), "high": float(high),
+            "differ": bool(low > 0 or high < 0)}
+
+
+def difference_verdict(difference: dict[str, float]) -> str:
+    """A phrase for the prose: whether the interval of the difference excludes 0."""
+    if difference["differ"]:
+        return "differ: the interval of their difference excludes zero"
+    return "are indistinguishable at this scale: the interval of their difference contains zero"
+
+
+def exponent_table(fits: dict, best: dict[str, pd.DataFrame]) -> pd.DataFrame:
+    """One row per family: beta_g with its interval, fit error and the hours it spans."""
+    rows = [curves.fit_row(FAMILY_NAMES[f], fit, best[f], "seconds") for f, fit in fits.items()]
+    table = pd.DataFrame(rows)
+    table["min_hours"], table["max_hours"] = table["min_units"] / 3600, table["max_units"] / 3600
+    return table.drop(columns=["unit", "min_units", "max_units"])
+
+
+def table1(fits: dict) -> pd.DataFrame:
+    """The chapter's Table 1 rows beside the paper's exponents."""
+    rows = []
+    for row in TABLE1_ROWS:
+        fit = fits[row["family"]]
+        rows.append({"model": row["model"], "paper beta_g": row["paper_beta_g"],
+                     "our beta_g": fit.beta_, "95% low": fit.beta_ci_[0], "95% high": fit.beta_ci_[1]})
+    return pd.DataFrame(rows)
+
+
+# ----------------------------------------------------------------------------- fixed sizes
+
+
+def fixed_size_curves(trials: pd.DataFrame, config: ChapterConfig) -> pd.DataFrame:
+    """The fixed-width DS2 learning curves, long format with a ``curve`` label per width."""
+    frames = []
+    for size in config["fixed_sizes"]:
+        rows = trials[trials["sweep"] == fixed_sweep_name(size, config.profile, config.seed)]
+        curve = curves.fixed_size_curve(rows, METRIC, "ds2", size)
+        curve["in_fit"] = curve["shard_units"] >= config["fit_from"]
+        curve["curve"] = [f"width {size} ({p / 1e3:.0f}k params)" for p in curve["num_params"]]
+        frames.append(curve)
+    return pd.concat(frames, ignore_index=True)
+
+
+def plateau_onset(alpha: float, beta: float, gamma: float) -> float:
+    r"""Data size where the power-law term falls to the floor: :math:`\alpha m^{\beta} = \gamma`.
+
+    :math:`m^* = (\gamma / \alpha)^{1/\beta}`; beyond it the error is mostly the
+    model's own floor :math:`\gamma` and more data helps less than half as much.
+    """
+    if not (alpha > 0 and gamma > 0 and beta < 0):
+        raise ValueError(f"plateau_onset needs alpha > 0, gamma > 0, beta < 0; got {alpha}, {gamma}, {beta}")
+    with np.errstate(over="ignore"):
+        return float(np.exp((np.log(gamma) - np.log(alpha)) / beta))
+
+
+def _onset_or_nan(fit) -> float:
+    """The fit's plateau onset, or NaN for a curve that does not fall (``beta_ = 0``)."""
+    falling = fit.beta_ < 0 and fit.alpha_ > 0 and fit.gamma_ > 0
+    return plateau_onset(fit.alpha_, fit.beta_, fit.gamma_) if falling else float("nan")
+
+
+def plateau_fits(fixed: pd.DataFrame, bootstrap: int = 0, seed: int = 0) -> dict:
+    r"""Per width, :math:`\epsilon(m) = \alpha m^{\beta} + \gamma` on its fitted shards."""
+    with np.errstate(over="ignore"):
+        return {size: curves.fit_learning_curve(rows, METRIC, bootstrap, seed, constant=True)
+                for size, rows in fixed.groupby("size")}
+
+
+def plateau_table(fixed: pd.DataFrame, fits: dict) -> pd.DataFrame:
+    """Per width: parameters, fitted floor and onset, and their ratios to the next smaller width.
+
+    ``onset_ratio`` against ``params_ratio`` is the paper's question: does a model k
+    times larger keep improving until about k times more data (ratio 1:1)?
+    """
+    rows = []
+    for size, fit in sorted(fits.items()):
+        curve = fixed[fixed["size"] == size]
+        rows.append({"width": int(size), "params": int(curve["num_params"].iloc[0]),
+                     "beta": fit.beta_, "floor_cer": fit.gamma_,
+                     "onset_seconds": _onset_or_nan(fit),
+                     "largest_shard": curve["shard_units"].max()})
+    table = pd.DataFrame(rows)
+    table["params_ratio"] = table["params"] / table["params"].shift()
+    table["onset_ratio"] = table["onset_seconds"] / table["onset_seconds"].shift()
+    table["onset_in_data"] = table["onset_seconds"] <= table["largest_shard"]
+    return table
+
+
+def plateau_verdict(table: pd.DataFrame) -> str:
+    """A sentence for the prose: which widths reach their floor inside the measured data."""
+    inside = table.loc[table["onset_in_data"], "width"].tolist()
+    if table["onset_seconds"].isna().any():
+        return "Some widths do not improve with data at all here, so they have no plateau onset."
+    if not inside:
+        return "No width reaches its fitted floor inside the measured span: every curve is still falling."
+    ordered = bool(table["onset_seconds"].is_monotonic_increasing)
+    order = "later for wider models" if ordered else "not in order of width"
+    return (f"Widths {', '.join(map(str, inside))} reach their fitted floor inside the measured span; "
+            f"the onsets come {order}.")
+
+
+# ----------------------------------------------------------------------------- charts
+
+
+def families_chart(best: dict[str, pd.DataFrame], fits: dict) -> alt.Chart:
+    """Both families' composite CER curves on the same shards, with their power laws."""
+    points, lines = [], []
+    for family, rows in best.items():
+        label = f"{FAMILY_NAMES[family]}: beta_g = {fits[family].beta_:.3f}"
+        points.append(rows.assign(curve=np.where(rows["in_fit"], label, f"{FAMILY_NAMES[family]} (small data)")))
+        fitted = rows.loc[rows["in_fit"], "shard_units"]
+        lines.append(curves.fit_curve(fits[family], fitted, METRIC).assign(curve=label))
+    return curves.curves_chart(pd.concat(points), METRIC, "seconds of audio",
+                               fits=pd.concat(lines), title="DS2 and attention on the same shards")
+
+
+def fixed_sizes_chart(fixed: pd.DataFrame, fits: dict) -> alt.Chart:
+    """Fig. 5 right: CER of three fixed DS2 widths, each with its power law plus floor."""
+    lines = []
+    for size, fit in fits.items():
+        rows = fixed[(fixed["size"] == size) & fixed["in_fit"]]
+        lines.append(curves.fit_curve(fit, rows["shard_units"], METRIC).assign(curve=rows["curve"].iloc[0]))
+    return curves.curves_chart(fixed, METRIC, "seconds of audio", fits=pd.concat(lines),
+                               title="Fixed DS2 widths: each curve flattens toward its own floor")
