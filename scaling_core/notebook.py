@@ -26,14 +26,20 @@ def glue(name: str, value, display: bool = False):
     return myst_glue(name, plain(value), display=display)
 
 
-def run_command(chapter: str, profile: str, seed: int) -> str:
-    """The command that re-executes ``chapter`` with the given profile and seed."""
-    return f"scaling-core chapter {chapter} -p profile {profile} -p seed {seed}"
+def run_command(chapter: str, profile: str, seed: int, **parameters) -> str:
+    """The command that re-executes ``chapter`` with the given profile and seed.
+
+    Further ``parameters`` (e.g. ``dataset="cifar10"``) are appended as ``-p name value``
+    unless they are None or empty.
+    """
+    extra = "".join(f" -p {name} {value}" for name, value in parameters.items() if value not in (None, ""))
+    return f"scaling-core chapter {chapter} -p profile {profile} -p seed {seed}{extra}"
 
 
-def glue_command(chapter: str, profile: str, seed: int, name: str = "run_command"):
+def glue_command(chapter: str, profile: str, seed: int, name: str = "run_command", **parameters):
     """Glue the re-run command as Markdown code, for captions: {glue:md}`run_command`."""
     from IPython.display import Markdown
     from myst_nb import glue as myst_glue
 
-    return myst_glue(name, Markdown(f"`{run_command(chapter, profile, seed)}`"), display=False)
+    command = run_command(chapter, profile, seed, **parameters)
+    return myst_glue(name, Markdown(f"`{command}`"), display=False)

@@ -1,4 +1,4 @@
-"""The image Task: class-balanced nested shards, batching, training, metrics, factory and scales."""
+"""The image Task: class-balanced nested shards, batching, training, metrics and factory."""
 
 from __future__ import annotations
 
@@ -8,10 +8,10 @@ import torch
 from PIL import Image
 
 from scaling_core.models.resnet import ResNetConfig, expected_num_params
-from scaling_core.profiles import PROFILES, ParameterError
+from scaling_core.profiles import ParameterError
 from scaling_core.sweep.task import Task, TaskSpec
+from scaling_core.sweep.trainer import make_optimizer
 from scaling_core.tasks.images import (
-    SCALES,
     class_balanced_order,
     images_per_class_steps,
     make_image_task,
@@ -77,7 +77,7 @@ def test_training_improves_validation_metrics(mnist1d_task):
     torch.manual_seed(0)
     model = task.build_model("resnet-d1", 0.25)
     before = task.evaluate(model, "cpu")
-    optimizer = task.make_optimizer(model.parameters(), lr=0.05)
+    optimizer = make_optimizer("nesterov", model.parameters(), lr=0.05)
     generator = torch.Generator().manual_seed(0)
     for _ in range(8):
         for batch in task.train_batches(np.arange(400), 32, generator, "cpu"):
@@ -89,7 +89,6 @@ def test_training_improves_validation_metrics(mnist1d_task):
     assert after["val_xent"] < before["val_xent"] - 0.3
     assert after["val_top1_error"] < 0.7 < before["val_top1_error"]
     assert 0 <= after["val_top5_error"] <= after["val_top1_error"] <= 1
-    assert optimizer.defaults["nesterov"] and optimizer.defaults["weight_decay"] == 0
 
 
 def test_bad_family_and_dataset_are_rejected(mnist1d_task):
@@ -129,25 +128,6 @@ def test_task_spec_builds_the_task_once():
                     {"dataset": "mnist1d", "pool_size": 100, "val_size": 50})
     assert spec.build() is spec.build()
     assert spec.build().fingerprint != make_image_task("mnist1d", seed=1, pool_size=100, val_size=50).fingerprint
-
-
-def test_scales_are_complete_and_consistent():
-    from scaling_core.sweep.search import SearchSpec
-    from scaling_core.sweep.trainer import TrainerSettings
-
-    assert set(SCALES) == set(PROFILES)
-    keys = set(SCALES["smoke"])
-    for profile, settings in SCALES.items():
-        assert set(settings) == keys, profile
-        smallest, largest = settings["images_per_class"]
-        assert settings["shard_sizes"][0] == 10 * smallest and settings["shard_sizes"][-1] == 10 * largest
-        assert 10 * largest <= (settings["pool_size"] or 50_000), profile
-        searches = [SearchSpec(**search) for search in settings["searches"]]
-        assert [s.family for s in searches] == list(settings["families"])
-        TrainerSettings(**settings["trainer"])
-        for widths in settings["families"].values():
-            for width in widths:
-                ResNetConfig(width_factor=width)  # inside the allowed range
 
 
 def test_fingerprint_tracks_data_and_training_choices(tmp_path):

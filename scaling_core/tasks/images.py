@@ -5,9 +5,11 @@ The task keeps its training pool in a class-balanced order
 (:func:`class_balanced_order`), so the sweep engine's shards, which are prefixes
 of that order, hold equally many images of every class and are nested. Model
 families are ``"resnet-d<n>"`` (``n`` blocks per stage) and a family's size is the
-ResNet width factor. Training minimises cross-entropy with Nesterov momentum and
-no weight decay; 2-D images are flipped and brightness/contrast-jittered on the
-device. On CUDA the model runs channels-last under bf16 autocast.
+ResNet width factor. Training minimises cross-entropy (the chapter's searches train
+with Nesterov momentum and no weight decay); 2-D images are flipped and
+brightness/contrast-jittered on the device. On CUDA the model runs channels-last
+under bf16 autocast. The chapter's per-profile settings live in
+:mod:`scaling_core.experiments.image`.
 """
 
 from __future__ import annotations
@@ -22,11 +24,10 @@ import torch.nn.functional as F
 
 from scaling_core.data.images import ImageSet, augment, load_cifar10, load_image_folder
 from scaling_core.data.mnist1d import mnist1d_pool
-from scaling_core.models.resnet import WIDTH_FACTOR_RANGE, ResNet, ResNetConfig
+from scaling_core.models.resnet import ResNet, ResNetConfig
 from scaling_core.profiles import ParameterError, check_choice, default_data_dir
 
 DATASETS = ("mnist1d", "cifar10", "folder")
-MOMENTUM = 0.9
 EVAL_BATCH = 1000
 STATS_SAMPLE = 10_000
 """Input standardisation uses the channel statistics of this many pool images."""
@@ -65,42 +66,6 @@ def images_per_class_steps(smallest: int, largest: int) -> list[int]:
 def shard_sizes_by_class(num_classes: int, smallest: int, largest: int) -> list[int]:
     """Shard sizes in images: ``num_classes`` times :func:`images_per_class_steps`."""
     return [num_classes * k for k in images_per_class_steps(smallest, largest)]
-
-
-def _searches(families: dict, lr_range: tuple[float, float], batch_sizes: tuple[int, ...], samples: int) -> list:
-    """One model search per family (fields of :class:`~scaling_core.sweep.search.SearchSpec`)."""
-    low, high = WIDTH_FACTOR_RANGE
-    return [dict(family=family, grid=list(grid), growth=(0.5, 1.0), samples=samples, lr_range=lr_range,
-                 batch_sizes=batch_sizes, min_size=low, max_size=high, integer_sizes=False)
-            for family, grid in families.items()]
-
-
-def _scale(dataset, pool_size, val_size, images_per_class, families, lr_range, batch_sizes, samples, trainer):
-    return dict(dataset=dataset, pool_size=pool_size, val_size=val_size, images_per_class=images_per_class,
-                shard_sizes=shard_sizes_by_class(10, *images_per_class), families=families,
-                searches=_searches(families, lr_range, batch_sizes, samples), trainer=trainer)
-
-
-SCALES = dict(
-    # seconds on one CPU core: MNIST-1D, 1 to 32 images per class, tiny ResNets
-    smoke=_scale("mnist1d", 640, 200, (1, 32), {"resnet-d1": [0.0625, 0.125, 0.25]},
-                 lr_range=(0.03, 0.1), batch_sizes=(32,), samples=1,
-                 trainer=dict(max_epochs=20, max_steps=120, patience=3)),
-    # minutes on two CPU cores: MNIST-1D, 1 to 512 images per class, two depths
-    laptop=_scale("mnist1d", 5120, 1000, (1, 512),
-                  {"resnet-d1": [0.0625, 0.125, 0.25, 0.5], "resnet-d2": [0.125, 0.25, 0.5]},
-                  lr_range=(0.02, 0.2), batch_sizes=(32, 64), samples=2,
-                  trainer=dict(max_epochs=50, max_steps=2000, patience=5)),
-    # one GPU, data held on the device: all of CIFAR-10, 1 to 5,000 images per class
-    paper=_scale("cifar10", None, 10_000, (1, 5000),
-                 {"resnet-d1": [0.0625, 0.125, 0.25, 0.5], "resnet-d3": [0.0625, 0.125, 0.25, 0.5]},
-                 lr_range=(0.01, 0.2), batch_sizes=(128, 256), samples=2,
-                 trainer=dict(max_epochs=60, max_steps=20_000, patience=5)),
-)
-"""Per-profile settings: data pool and V size, shard sizes in images (``images_per_class``
-from the smallest to the largest in 2x steps, times 10 classes), the model grid, one
-model search per family (learning rates for Nesterov SGD with momentum 0.9 and no
-weight decay) and the trainer's stopping rules."""
 
 
 # ----------------------------------------------------------------------------- task
@@ -182,10 +147,6 @@ class ImageTask:
                               width_factor=float(size), norm=self.norm)
         model = ResNet(config)
         return model.to(memory_format=torch.channels_last) if self.dim == 2 else model
-
-    def make_optimizer(self, parameters, lr: float) -> torch.optim.Optimizer:
-        """Nesterov SGD with momentum 0.9 and no weight decay."""
-        return torch.optim.SGD(parameters, lr=lr, momentum=MOMENTUM, nesterov=True, weight_decay=0.0)
 
     def _on(self, device: str) -> tuple[torch.Tensor, ...]:
         """Train and V images and labels held on ``device`` (moved once)."""

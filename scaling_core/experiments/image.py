@@ -1,0 +1,338 @@
+r"""The image-classification chapter (paper Section 4.3): ResNets scaled in depth and width.
+
+One model search per depth (``resnet-d<n>``, ``n`` blocks per stage) grows the width
+factor with the data; the winners give learning curves for top-1 error, top-5 error and
+validation cross-entropy. Each curve is first fitted with the three-region form
+(:class:`~scaling_core.fit.ThreeRegionFit`, its plateau fixed at the best-guess value of
+the metric); the shards below the end of its small-data region are left out of the
+power law :math:`\epsilon(m) = \alpha m^{\beta_g}` that gives the chapter's
+:math:`\beta_g`. Data: MNIST-1D (generated offline, 1-D ResNets) or CIFAR-10.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import altair as alt
+import numpy as np
+import pandas as pd
+
+from scaling_core.experiments import curves
+from scaling_core.fit import PowerLawFit, ThreeRegionFit
+from scaling_core.models.resnet import WIDTH_FACTOR_RANGE, ResNetConfig, expected_num_params
+from scaling_core.paths import store_path
+from scaling_core.profiles import ChapterConfig
+from scaling_core.sweep.run import SweepSpec
+from scaling_core.tasks.images import images_per_class_steps
+
+CHAPTER = "image"
+DATASETS = ("mnist1d", "cifar10")
+"""The chapter's datasets; the first is the embedded default."""
+TASK_FACTORY = "scaling_core.tasks.images:make_image_task"
+NUM_CLASSES = 10
+"""MNIST-1D and CIFAR-10 both have ten classes."""
+METRICS = ("val_top1_error", "val_top5_error", "val_xent")
+MIN_ERRORS = 5
+"""An error below ``MIN_ERRORS / |V|`` (fewer than five mistakes on V) is below V's resolution."""
+SMALL_DATA = curves.SMALL_DATA
+UNRESOLVED = "below V's resolution"
+
+
+# ----------------------------------------------------------------------------- settings
+
+
+WIDTH_GROWTH = (0.25, 0.5)
+"""Growth exponents of the width factor. Parameters grow as the width squared, so these grow
+the model as ``m^0.5`` (sublinear) and ``m^1`` (linear) in parameters."""
+
+
+def _search(family: str, grid, lr_range, batch_sizes, samples: int) -> dict:
+    """One width search for a depth, with Nesterov momentum 0.9 and no weight decay."""
+    low, high = WIDTH_FACTOR_RANGE
+    return dict(family=family, grid=list(grid), growth=list(WIDTH_GROWTH), samples=samples, lr_range=list(lr_range),
+                batch_sizes=list(batch_sizes), min_size=low, max_size=high, integer_sizes=False,
+                optimizer="nesterov")
+
+
+def _scale(pool_size, val_size, images_per_class, families, lr_range, batch_sizes, samples, trainer,
+           bootstrap, workers) -> dict:
+    return dict(pool_size=pool_size, val_size=val_size, images_per_class=images_per_class,
+                families=families, trainer=trainer, bootstrap=bootstrap, region_bootstrap=bootstrap // 5,
+                workers=workers,
+                searches=[_search(f, grid, lr_range, batch_sizes, samples) for f, grid in families.items()])
+
+
+SCALES = {
+    "smoke": {  # well under a minute on one CPU core
+        "mnist1d": _scale(320, 500, (1, 32), {"resnet-d1": [0.0625, 0.125, 0.25]}, (0.01, 0.3), (32,), 1,
+                          dict(max_epochs=15, max_steps=80, patience=2), bootstrap=100, workers=1),
+        "cifar10": _scale(160, 500, (1, 16), {"resnet-d1": [0.0625, 0.125]}, (0.01, 0.2), (32,), 1,
+                          dict(max_epochs=10, max_steps=60, patience=2), bootstrap=100, workers=1),
+    },
+    "laptop": {  # minutes on two CPU cores
+        "mnist1d": _scale(10_240, 4000, (1, 1024),
+                          {"resnet-d1": [0.0625, 0.125, 0.25, 0.5], "resnet-d2": [0.0625, 0.125, 0.25]},
+                          (0.01, 0.3), (32, 64), 2, dict(max_epochs=50, max_steps=2000, patience=5),
+                          bootstrap=1000, workers=2),
+        "cifar10": _scale(2560, 2000, (1, 256), {"resnet-d1": [0.0625, 0.125, 0.25]}, (0.01, 0.2), (32, 64), 1,
+                          dict(max_epochs=30, max_steps=1000, patience=4), bootstrap=1000, workers=2),
+    },
+    "paper": {  # one GPU, data held on the device; four trials share it
+        "mnist1d": _scale(40_960, 10_000, (1, 4096),
+                          {"resnet-d1": [0.0625, 0.125, 0.25, 0.5], "resnet-d2": [0.0625, 0.125, 0.25, 0.5],
+                           "resnet-d3": [0.0625, 0.125, 0.25, 0.5]},
+                          (0.01, 0.3), (64, 128), 3, dict(max_epochs=100, max_steps=20_000, patience=8),
+                          bootstrap=2000, workers=4),
+        "cifar10": _scale(None, 10_000, (1, 5000),
+                          {"resnet-d1": [0.0625, 0.125, 0.25, 0.5], "resnet-d3": [0.0625, 0.125, 0.25, 0.5]},
+                          (0.01, 0.3), (128, 256), 3, dict(max_epochs=100, max_steps=20_000, patience=8),
+                          bootstrap=2000, workers=4),
+    },
+}
+"""``SCALES[profile][dataset]``: training pool and V sizes, images per class of the smallest
+and largest shard (2x steps between), the width grid of each depth, one Nesterov-SGD search
+per depth (learning rates log-uniform in the range, no weight decay), the trainer's stopping
+rules, bootstrap resamples (a fifth as many for the slower three-region fits) and local workers. ``pool_size=None`` takes all 50,000 CIFAR-10
+training images."""
+
+PAPER_BETA_G = {"val_top1_error": -0.309, "val_top5_error": -0.488, "val_xent": -0.35}
+"""The paper's Table 1 exponents for ImageNet ResNets."""
+PAPER_BETA_P = 0.573
+"""The paper's model-size exponent for ImageNet ResNets."""
+
+def best_guess(metric: str, num_classes: int = NUM_CLASSES) -> float:
+    r"""The metric of a model that guesses from the class prior alone (balanced classes).
+
+    Top-1 error :math:`1 - 1/K`, top-5 error :math:`1 - \min(5, K)/K`, cross-entropy
+    :math:`\log K` nats, for :math:`K` classes.
+    """
+    guesses = {"val_top1_error": 1 - 1 / num_classes, "val_top5_error": 1 - min(5, num_classes) / num_classes,
+               "val_xent": math.log(num_classes)}
+    if metric not in guesses:
+        raise ValueError(f"parameter 'metric' got {metric!r}; allowed: {', '.join(guesses)}")
+    return guesses[metric]
+
+
+TABLE1_ROWS = [
+    dict(domain="Image classification", model="ResNet", sweep="image-{profile}-seed{seed}", family=None,
+         metric=metric, unit="images", fit_from_units=None, paper_beta_g=PAPER_BETA_G[metric],
+         paper_beta_p=PAPER_BETA_P if metric == "val_top1_error" else None, best_guess=best_guess(metric))
+    for metric in METRICS
+]
+"""The chapter's Table 1 rows. ``fit_from_units`` is None because the power law starts where
+``ThreeRegionFit(best_guess=row["best_guess"])`` puts the end of the small-data region
+(see :func:`metric_curve`), not at a fixed size."""
+
+
+def settings(config: ChapterConfig) -> dict:
+    """The settings of ``config``'s profile for its dataset."""
+    return config.settings[config.dataset]
+
+
+def shard_sizes(images_per_class: tuple[int, int], num_classes: int = NUM_CLASSES) -> list[int]:
+    """Shard sizes in images: 1, 2, 4, ... images per class times ``num_classes``."""
+    return [num_classes * k for k in images_per_class_steps(*images_per_class)]
+
+
+def sweep_name(profile: str, seed: int) -> str:
+    return TABLE1_ROWS[0]["sweep"].format(profile=profile, seed=seed)
+
+
+def sweep_specs(config: ChapterConfig) -> list[SweepSpec]:
+    """The chapter's one sweep: a width search per depth on class-balanced nested shards."""
+    scale = settings(config)
+    kwargs = dict(dataset=config.dataset, seed=config.seed, pool_size=scale["pool_size"],
+                  val_size=scale["val_size"], families=scale["families"])
+    if config.dataset != "mnist1d":
+        kwargs["data_dir"] = str(config.data_dir) if config.data_dir else None
+    return [SweepSpec.from_dict({
+        "name": sweep_name(config.profile, config.seed), "seed": config.seed,
+        "task": {"factory": TASK_FACTORY, "kwargs": kwargs},
+        "shard_sizes": shard_sizes(scale["images_per_class"]), "searches": scale["searches"],
+        "trainer": scale["trainer"],
+    })]
+
+
+def run(config: ChapterConfig, progress: bool = False) -> pd.DataFrame:
+    """Run (resume, or only read) the chapter's sweep; one row per trial."""
+    store = store_path(CHAPTER, config.profile, config.dataset)
+    frames = [curves.run(spec, store, config.device, settings(config)["workers"], progress=progress)
+              for spec in sweep_specs(config)]
+    return pd.concat(frames, ignore_index=True)
+
+
+# ----------------------------------------------------------------------------- models and shards
+
+
+def model_table(families: dict, dataset: str = "mnist1d") -> pd.DataFrame:
+    """Parameter counts of the grid: one row per depth and width factor (1-D ResNets for MNIST-1D)."""
+    dim, in_channels = (1, 1) if dataset == "mnist1d" else (2, 3)
+    rows = []
+    for family, widths in families.items():
+        depth = int(family.removeprefix("resnet-d"))
+        for width in widths:
+            config = ResNetConfig(dim=dim, in_channels=in_channels, blocks_per_stage=depth, width_factor=width)
+            rows.append({"family": family, "layers": 6 * depth + 2, "width_factor": width,
+                         "channels": "-".join(map(str, config.stage_widths)),
+                         "parameters": expected_num_params(config)})
+    return pd.DataFrame(rows)
+
+
+def shard_table(trials: pd.DataFrame) -> pd.DataFrame:
+    """One row per shard: images, images per class, trials and failures."""
+    table = trials.groupby("shard").agg(images=("shard_units", "first"), trials=("key", "size"),
+                                        failed=("status", lambda s: int((s == "failed").sum())))
+    table.insert(1, "per_class", table["images"] // NUM_CLASSES)
+    return table.reset_index()
+
+
+# ----------------------------------------------------------------------------- learning curves
+
+
+@dataclass
+class MetricCurve:
+    """One metric's composite learning curve, its three-region fit and its power law."""
+
+    metric: str
+    best: pd.DataFrame  # winners per shard with ``region`` and ``in_fit``
+    regions: ThreeRegionFit  # plateau fixed at the best guess; gives the small-data boundary
+    power_law: PowerLawFit  # fitted on the shards past that boundary (``in_fit``)
+
+    @property
+    def small_data_end(self) -> float:
+        """Training images where the power law meets the best-guess plateau."""
+        return self.regions.small_data_end_
+
+
+def resolved(best: pd.DataFrame, metric: str, val_size: int) -> pd.Series:
+    """Which winners' ``metric`` V can resolve: errors need ``MIN_ERRORS`` mistakes on V."""
+    if metric == "val_xent":
+        return pd.Series(True, index=best.index)
+    return best[metric] >= MIN_ERRORS / val_size
+
+
+def label_regions(best: pd.DataFrame, ok: pd.Series, fit: ThreeRegionFit, min_points: int = 3) -> pd.DataFrame:
+    """Mark ``in_fit`` (resolved shards from the small-data boundary on) and each ``region``.
+
+    When fewer than ``min_points`` resolved shards lie past the boundary, the largest
+    ``min_points`` resolved shards are fitted instead.
+    """
+    best = best.copy()
+    units = best["shard_units"]
+    start = fit.small_data_end_
+    if (ok & (units >= start)).sum() < min_points:
+        start = units[ok].nlargest(min_points).min()
+    best["in_fit"] = ok & (units >= start)
+    best["region"] = np.where(~ok, UNRESOLVED, np.where(units >= start, curves.FITTED, SMALL_DATA))
+    return best
+
+
+def metric_curve(trials: pd.DataFrame, metric: str, val_size: int, bootstrap: int = 1000,
+                 region_bootstrap: int = 200, seed: int = 0, num_classes: int = NUM_CLASSES) -> MetricCurve:
+    r"""Winners of ``metric``, the three-region fit and the power law past its small-data region.
+
+    The three-region form
+    :math:`\epsilon(m) = \epsilon_0 u / \sqrt{1 + u^2}`, :math:`u = (\alpha m^{\beta} + \gamma) / \epsilon_0`,
+    with :math:`\epsilon_0` the best guess (:func:`best_guess`) is fitted to every resolved
+    winner (a winner worse than guessing counts as the guess); its small-data boundary :math:`(\epsilon_0 / \alpha)^{1/\beta}` decides which
+    shards enter :math:`\epsilon(m) = \alpha m^{\beta_g}`. The power law gets ``bootstrap``
+    resamples, the three-region fit ``region_bootstrap`` (none when 0).
+    """
+    best = curves.winners(trials, metric)
+    ok = resolved(best, metric, val_size)
+    regions = ThreeRegionFit(best_guess=best_guess(metric, num_classes))
+    with np.errstate(over="ignore", invalid="ignore"):  # no floor in sight: irreducible_start_ is infinite
+        regions.fit(best.loc[ok, "shard_units"].to_numpy(float),
+                    np.minimum(best.loc[ok, metric].to_numpy(float), regions.best_guess))
+        if region_bootstrap:
+            regions.bootstrap(n=region_bootstrap, seed=seed)
+    best = label_regions(best, ok, regions)
+    with np.errstate(over="ignore"):  # a wide interval of alpha can overflow on its way back from logs
+        power_law = curves.fit_learning_curve(best, metric, bootstrap, seed)
+    return MetricCurve(metric, best, regions, power_law)
+
+
+def learning_curves(trials: pd.DataFrame, config: ChapterConfig) -> dict:
+    """:func:`metric_curve` for every metric of :data:`METRICS`, with ``config``'s settings."""
+    scale = settings(config)
+    return {metric: metric_curve(trials, metric, scale["val_size"], scale["bootstrap"],
+                                 scale["region_bootstrap"], config.seed) for metric in METRICS}
+
+
+def exponent_table(learning: dict) -> pd.DataFrame:
+    """One row per metric: best guess, small-data boundary, beta_g with its interval, the paper's."""
+    rows = []
+    for metric, curve in learning.items():
+        row = curves.fit_row(metric, curve.power_law, curve.best, "images")
+        rows.append({"metric": metric, "best_guess": curve.regions.best_guess_,
+                     "small_data_end_per_class": curve.small_data_end / NUM_CLASSES,
+                     "three_region_beta": curve.regions.beta_, "points": row["points"],
+                     "decades": row["decades"], "beta_g": row["beta_g"], "beta_g_low": row["beta_g_low"],
+                     "beta_g_high": row["beta_g_high"], "rel_rmse": row["rel_rmse"],
+                     "paper_beta_g": PAPER_BETA_G[metric]})
+    return pd.DataFrame(rows)
+
+
+def table1(learning: dict, size_fit) -> pd.DataFrame:
+    """The chapter's Table 1 rows beside the paper's."""
+    rows = []
+    for row in TABLE1_ROWS:
+        fit = learning[row["metric"]].power_law
+        ours_p = size_fit.beta_p_ if row["paper_beta_p"] is not None else None
+        rows.append({"domain": row["domain"], "model": row["model"], "metric": row["metric"],
+                     "beta_g": fit.beta_, "beta_g_low": fit.beta_ci_[0], "beta_g_high": fit.beta_ci_[1],
+                     "paper_beta_g": row["paper_beta_g"], "beta_p": ours_p, "paper_beta_p": row["paper_beta_p"]})
+    return pd.DataFrame(rows)
+
+
+# ----------------------------------------------------------------------------- model size
+
+
+def model_size_fit(best: pd.DataFrame, bootstrap: int = 1000, seed: int = 0):
+    r"""The model-size law :math:`s(m) = \alpha_p m^{\beta_p}` through ``best``'s ``in_fit`` rows."""
+    with np.errstate(over="ignore"):  # a wide interval of alpha_p can overflow on its way back from logs
+        return curves.fit_model_size(best, bootstrap, seed)
+
+
+def smallest_good_models(trials: pd.DataFrame, best: pd.DataFrame, metric: str,
+                         tolerance: float = 0.05) -> pd.DataFrame:
+    """Per shard, the smallest finished trial within ``tolerance`` (relative) of the winner's ``metric``.
+
+    Keeps the ``in_fit`` and ``region`` labels of ``best`` (the winners of the same metric).
+    """
+    done = trials[(trials["status"] == "done") & trials[metric].notna()]
+    threshold = best.set_index("shard")[metric] * (1 + tolerance)
+    good = done[done[metric] <= done["shard"].map(threshold)]
+    smallest = good.sort_values(["num_params", "key"]).groupby("shard").head(1)
+    labels = best.set_index("shard")[["in_fit", "region"]]
+    return smallest.drop(columns=["in_fit", "region"], errors="ignore").join(labels, on="shard") \
+        .sort_values("shard").reset_index(drop=True)
+
+
+def family_curves(trials: pd.DataFrame, metric: str) -> pd.DataFrame:
+    """Each depth's own winners of ``metric``, stacked, with the depth in ``family``."""
+    return pd.concat([curves.winners(trials, metric, family) for family in sorted(trials["family"].unique())],
+                     ignore_index=True)
+
+
+# ----------------------------------------------------------------------------- charts
+
+
+def region_chart(curve: MetricCurve, title: str = "") -> alt.LayerChart:
+    """Winners coloured by region, the power law (dashed), the three-region fit and the best guess."""
+    base = curves.learning_curve_chart(curve.best, curve.power_law, curve.metric, "images", title=title or (
+        f"{curve.metric.replace('_', ' ')}: beta_g = {curve.power_law.beta_:.3f}"))
+    grid = np.geomspace(curve.best["shard_units"].min(), curve.best["shard_units"].max(), 60)
+    three = pd.DataFrame({"shard_units": grid, curve.metric: curve.regions.predict(grid)})
+    line = alt.Chart(three).mark_line(color="gray", opacity=0.7).encode(x="shard_units:Q", y=f"{curve.metric}:Q")
+    guess = pd.DataFrame({curve.metric: [curve.regions.best_guess_], "label": ["best guess"]})
+    rule = alt.Chart(guess).mark_rule(color="black", strokeDash=[2, 2]).encode(y=f"{curve.metric}:Q",
+                                                                               tooltip=["label", curve.metric])
+    return alt.layer(base, line, rule)
+
+
+def depth_chart(trials: pd.DataFrame, metric: str = "val_top1_error") -> alt.LayerChart:
+    """Each depth's learning curve of ``metric`` on one chart."""
+    return curves.curves_chart(family_curves(trials, metric), metric, "images", color="family",
+                               title="Learning curve of each depth (its own width search)")
