@@ -190,3 +190,10 @@ def test_multi30k_task_builds_from_the_shared_data(shared_data):
     model = task.build_model(nmt.FAMILY, 23)  # a projected odd width trains the even width 24
     assert model.config.width == 24 and torch.isfinite(
         task.train_loss(model, next(task.train_batches(np.arange(8), 4, torch.Generator(), "cpu"))))
+
+
+def test_the_chapter_takes_every_conventional_parameter():
+    from scaling_core.book import chapter_source, notebook_parameters
+
+    names = notebook_parameters(chapter_source("nmt"))
+    assert set(names) == {"profile", "seed", "device", "dataset", "data_dir"}
