@@ -1,20 +1,22 @@
-"""The methodology chapter (paper Section 3) on MNIST-1D: sweep, tables, fits and charts."""
+"""The methodology chapter (paper Section 3) on MNIST-1D: its sweep, tables and charts.
+
+Winners, fits and learning-curve charts come from :mod:`scaling_core.experiments.curves`,
+shared by every domain chapter; this module holds what only this chapter shows: the
+shards, the candidate grid, the validation curves and the full trial cloud.
+"""
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import altair as alt
-import numpy as np
 import pandas as pd
 
 from scaling_core import charts
-from scaling_core.fit import ModelSizeFit, PowerLawFit
+from scaling_core.experiments import curves
 from scaling_core.paths import store_path
-from scaling_core.profiles import ChapterConfig, check_choice, PROFILES
-from scaling_core.sweep.executors import LocalExecutor
-from scaling_core.sweep.run import SweepSpec, best_per_shard, run_sweep
+from scaling_core.profiles import PROFILES, ChapterConfig, check_choice
+from scaling_core.sweep.run import SweepSpec, best_per_shard
 
 TASK_FACTORY = "scaling_core.tasks.mnist1d:mnist1d_task"
 DATASET = "mnist1d"
@@ -52,9 +54,6 @@ SCALES = {
 """Per-profile settings: data sizes, shard span, model search per family, trainer, the
 smallest shard the power-law fits use (``fit_from``), bootstrap resamples, local workers."""
 
-FITTED = "power-law fit"
-"""Label of the shards a fit uses (and of the fitted curve) in charts."""
-
 SEARCH_METRIC = "val_loss"
 """What early stopping and the model search minimise: validation cross-entropy (smoother
 than the error, and the MLPs overfit it first)."""
@@ -83,11 +82,9 @@ def sweep_store(profile: str, dataset: str = DATASET) -> Path:
 
 def run(config: ChapterConfig, progress: bool = False) -> pd.DataFrame:
     """Run (or resume, or only read) the chapter's sweep; one row per trial, with histories."""
-    workers = max(1, min(config["workers"], os.cpu_count() or 1))
-    spec = sweep_spec(config.profile, config.seed)
-    with LocalExecutor(workers, devices=(config.device,)) as executor:
-        return run_sweep(spec, sweep_store(config.profile, config.dataset), executor,
-                         progress=progress, history=True)
+    return curves.run(sweep_spec(config.profile, config.seed),
+                      sweep_store(config.profile, config.dataset), device=config.device,
+                      workers=config["workers"], history=True, progress=progress)
 
 
 def shard_table(trials: pd.DataFrame, metric: str = SEARCH_METRIC) -> pd.DataFrame:
@@ -118,44 +115,6 @@ def histories(trials: pd.DataFrame, shard: int) -> pd.DataFrame:
             rows.append({"key": trial.key[:8], "family": trial.family, "size": trial.size,
                          "lr": trial.lr, **evaluation})
     return pd.DataFrame(rows)
-
-
-def winners(trials: pd.DataFrame, metric: str = SEARCH_METRIC, family: str = "mlp",
-            fit_from: float = 0) -> pd.DataFrame:
-    """Each shard's best ``family`` trial by ``metric``: the composite learning curve.
-
-    ``in_fit`` marks the shards of at least ``fit_from`` samples, which the power-law
-    fits use (smaller shards lie in the small-data region).
-    """
-    best = best_per_shard(trials[trials["family"] == family], metric)
-    best = best[["shard", "shard_units", "family", "size", "num_params", "train_loss",
-                 "val_loss", "val_error"]].copy()
-    best["in_fit"] = best["shard_units"] >= fit_from
-    best["region"] = np.where(best["in_fit"], FITTED, "small-data region")
-    return best
-
-
-def fit_learning_curve(best: pd.DataFrame, metric: str, bootstrap: int = 1000, seed: int = 0):
-    r"""Power law :math:`\epsilon(m) = \alpha m^{\beta_g}` through the winners' ``metric``.
-
-    Only rows with ``in_fit`` count; the bootstrap resamples them ``bootstrap`` times.
-    """
-    best = best[best["in_fit"]]
-    fit = PowerLawFit().fit(best["shard_units"].to_numpy(), best[metric].to_numpy())
-    return fit.bootstrap(n=bootstrap, seed=seed)
-
-
-def fit_model_size(best: pd.DataFrame, bootstrap: int = 1000, seed: int = 0):
-    r"""Model-size law :math:`s(m) = \alpha_p m^{\beta_p}` through the winners' parameter counts."""
-    best = best[best["in_fit"]]
-    fit = ModelSizeFit().fit(best["shard_units"].to_numpy(), best["num_params"].to_numpy(float))
-    return fit.bootstrap(n=bootstrap, seed=seed)
-
-
-def fit_curve(fit, sizes: pd.Series, column: str, points: int = 50) -> pd.DataFrame:
-    """A fitted law evaluated on a dense log grid spanning ``sizes``."""
-    grid = np.geomspace(sizes.min(), sizes.max(), points)
-    return pd.DataFrame({"shard_units": grid, column: fit.predict(grid), "region": FITTED})
 
 
 # ----------------------------------------------------------------------------- charts
@@ -203,23 +162,3 @@ def trials_chart(trials: pd.DataFrame, metric: str = "val_error") -> alt.Chart:
         tooltip=["shard", "shard_units", "family", "size", "lr", "batch_size", metric])
     rings = alt.Chart(best).mark_point(size=220, color="black").encode(x=axis, y=f"{metric}:Q")
     return (points + rings).properties(title="All trials; the best fit per shard ringed")
-
-
-def learning_curve_chart(best: pd.DataFrame, fit, metric: str) -> alt.Chart:
-    """The composite learning curve (winners) with its fitted power law."""
-    fitted = best.loc[best["in_fit"], "shard_units"]
-    return charts.learning_curve(
-        best, "shard_units", metric, color="region", fits=fit_curve(fit, fitted, metric),
-        x_title="training samples", y_title=metric.replace("_", " "),
-        title=f"Composite learning curve: beta_g = {fit.beta_:.3f}",
-        tooltip=["shard_units", "size", metric])
-
-
-def model_size_chart(best: pd.DataFrame, fit) -> alt.Chart:
-    """Best-fit parameter count per shard with the fitted model-size law."""
-    fitted = best.loc[best["in_fit"], "shard_units"]
-    return charts.learning_curve(
-        best, "shard_units", "num_params", color="region",
-        fits=fit_curve(fit, fitted, "num_params"), x_title="training samples",
-        y_title="parameters of the best model", title=f"Best model size: beta_p = {fit.beta_p_:.3f}",
-        tooltip=["shard_units", "size", "num_params"])
