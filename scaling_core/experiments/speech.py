@@ -98,10 +98,12 @@ TABLE1_ROWS = [
 
 
 def search_sweep_name(profile: str, seed: int) -> str:
+    """Name of the model-search sweep (both families) in the chapter's store."""
     return f"speech-{profile}-seed{seed}"
 
 
 def fixed_sweep_name(size: int, profile: str, seed: int) -> str:
+    """Name of the fixed-width DS2 sweep of ``size`` in the chapter's store."""
     return f"speech-ds2-{size}-{profile}-seed{seed}"
 
 
@@ -145,7 +147,8 @@ def run(config: ChapterConfig) -> pd.DataFrame:
     frames = []
     for spec in sweep_specs(config):
         curves.run(spec, path, config.device, config["workers"])
-        frames.append(sweep_trials(Store(path), spec.name))
+        with Store(path) as store:
+            frames.append(sweep_trials(store, spec.name))
     return pd.concat(frames, ignore_index=True)
 
 
