@@ -59,8 +59,10 @@ SCALES = {
     # dataset: the profile's default; data: task settings per dataset (max_verses: KJV
     # verses transcribed; vocab_size: shared BPE vocabulary; val_size: pairs in V).
     # Widths grow with growth g as w * (m_k / m_{k-1})^g, so parameters grow about as
-    # (m_k / m_{k-1})^(2g). Measured on one CPU core (g2p, batch 64, ~1,560 target
-    # tokens a step): a step of width 32 / 64 / 128 takes 0.05 / 0.09 / 0.18 s.
+    # (m_k / m_{k-1})^(2g). Measured on one free CPU core (g2p, batch 64, ~1,560 target
+    # tokens a step): a step of width 32 / 64 / 128 takes 0.05 / 0.09 / 0.18 s, and
+    # several times longer on a shared machine. Trials stop early once V stops
+    # improving, else after max_steps (the laptop cap: about three passes over 128k tokens).
     "smoke": {
         "dataset": "g2p",
         "data": {"g2p": {"max_verses": 3000, "val_size": 100},
@@ -74,12 +76,12 @@ SCALES = {
     },
     "laptop": {
         "dataset": "g2p",
-        "data": {"g2p": {"max_verses": 12_000, "val_size": 500},
+        "data": {"g2p": {"max_verses": 12_000, "val_size": 300},
                  "multi30k": {"vocab_size": 4000, "val_size": 1014}},
         "shard_sizes": {"min_units": 2_000, "max_units": 128_000, "factor": 2},  # 7 shards, 1.8 decades
-        "search": _search((16, 32, 64), (0.0, 0.5), 1, (1e-3, 4e-3), (64,), 256),
+        "search": _search((32, 64), (0.0, 0.25), 1, (2e-3, 6e-3), (64,), 128),
         "fixed_widths": [16, 32],
-        "trainer": {"max_epochs": 40, "max_steps": 300, "patience": 3, "min_eval_steps": 25,
+        "trainer": {"max_epochs": 200, "max_steps": 250, "patience": 3, "min_eval_steps": 25,
                     "grad_clip": 5.0},
         "bootstrap": 1000, "workers": 2, "samples": 8,
     },
