@@ -1,0 +1,309 @@
+r"""The implications chapter (paper Section 5): what the measured curves are good for.
+
+It trains nothing. :func:`run` reads the results stores of the domain chapters
+(:mod:`scaling_core.experiments.table1`) and fits them; the functions here then ask the
+paper's practical questions of the fits:
+
+- Fig. 6: where each curve's small-data, power-law and irreducible regions lie
+  (:func:`region_table`, three-region fits);
+- predictability and model exploration with small data, in
+  :mod:`scaling_core.experiments.predictability`;
+- beyond the paper: one law over data and model size,
+  :math:`\epsilon(m, n) = \alpha m^{\beta} + \alpha_n n^{\beta_n} + \gamma`
+  (:func:`joint_table`), and the model size it implies for a data budget.
+
+Projections of data, parameters and compute live in
+:mod:`scaling_core.experiments.projections`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import altair as alt
+import numpy as np
+import pandas as pd
+
+from scaling_core import charts
+from scaling_core.experiments import projections
+from scaling_core.experiments.table1 import Curve, collect, fit_curves
+from scaling_core.fit import JointFit, ThreeRegionFit
+from scaling_core.fit.base import huber_loss_and_grad
+from scaling_core.profiles import ChapterConfig
+
+SCALES = {
+    "smoke": {"bootstrap": 100, "horizons": (1,), "projection_samples": 100, "min_models": 3,
+              "joint_min_points": 8, "relative_targets": (0.9, 0.75),
+              "estimators": ("M1", "M2", "M4", "BNSL", "last value"), "joint_starts": 4},
+    "laptop": {"bootstrap": 1000, "horizons": (1, 2, 3), "projection_samples": 200, "min_models": 3,
+               "joint_min_points": 10, "relative_targets": (0.9, 0.75), "estimators": None, "joint_starts": 9},
+    "paper": {"bootstrap": 2000, "horizons": (1, 2, 3, 4), "projection_samples": 300, "min_models": 4,
+              "joint_min_points": 12, "relative_targets": (0.9, 0.75, 0.5), "estimators": None,
+              "joint_starts": 27},
+}
+"""Per-profile settings: bootstrap resamples of every fit, held-out horizons of the
+scoreboard (numbers of largest shards), resamples carried into projections, fewest
+models for a rank correlation, fewest points for a joint fit, the targets (as fractions
+of the error on our largest shard) of the projection table, and the scoreboard's
+estimators (``None``: all of :data:`scaling_core.fit.ESTIMATORS`; the smoke profile
+leaves out the validated extrapolator, which backtests four forms per prediction, and
+M3, whose optimiser can take seconds on a short, non-monotone curve), and how many of the
+joint fit's 81 starts are optimised (:class:`ScreenedJointFit`)."""
+
+THREE_REGION_POINTS = 5
+"""Fewest shards for a three-region fit (four parameters, one degree of freedom left)."""
+
+
+@dataclass
+class Evidence:
+    """Everything the chapter reads: the curves found, fitted where possible, and what is missing."""
+
+    curves: list[Curve]
+    missing: pd.DataFrame
+    profile: str
+
+    @property
+    def fitted(self) -> list[Curve]:
+        """The curves with a fitted learning curve."""
+        return [c for c in self.curves if c.fit is not None]
+
+
+def run(config: ChapterConfig) -> Evidence:
+    """Read every domain chapter's ``config.profile`` store and fit its Table 1 curves."""
+    curves, missing = collect(config.profile, config.seed)
+    return Evidence(fit_curves(curves, config["bootstrap"], config.seed), missing, config.profile)
+
+
+def projection_inputs(curves: list[Curve], config: ChapterConfig) -> tuple[pd.DataFrame, pd.DataFrame, list[str]]:
+    """Resamples and measured winners of every projectable curve for the calculator, and notes on the rest."""
+    frames, points, notes = [], [], []
+    for curve in curves:
+        try:
+            with np.errstate(all="ignore"):
+                samples = projections.projection_samples(curve, config["bootstrap"], config.seed,
+                                                         config["projection_samples"])
+        except (ValueError, KeyError, np.linalg.LinAlgError) as error:
+            notes.append(f"{curve.name}: {error}")
+            continue
+        frames.append(samples)
+        points.append(pd.DataFrame({"curve": curve.name, "shard_units": curve.best["shard_units"],
+                                    "error": curve.best[curve.metric],
+                                    "reference_error": samples["reference_error"].iloc[0]}))
+    if not frames:
+        return pd.DataFrame(), pd.DataFrame(), notes
+    return pd.concat(frames, ignore_index=True), pd.concat(points, ignore_index=True), notes
+
+
+# ----------------------------------------------------------------------------- Fig. 6
+
+
+def three_region_fit(curve: Curve) -> tuple[ThreeRegionFit | None, str]:
+    """Fit the paper's three regions through every winner of ``curve`` (``None`` and a reason if too few)."""
+    best = curve.best
+    if len(best) < THREE_REGION_POINTS:
+        return None, f"not enough points: {len(best)} shard(s), a three-region fit needs {THREE_REGION_POINTS}"
+    try:
+        fit = ThreeRegionFit(best_guess=curve.row.get("best_guess"))
+        with np.errstate(all="ignore"):  # no floor in sight: irreducible_start_ is infinite
+            return fit.fit(best["shard_units"].to_numpy(float), best[curve.metric].to_numpy(float)), ""
+    except (ValueError, np.linalg.LinAlgError) as error:
+        return None, f"three-region fit failed: {error}"
+
+
+def region_table(curves: list[Curve]) -> tuple[pd.DataFrame, dict]:
+    """Region boundaries of every curve, and the fits (by curve name) that produced them.
+
+    Columns: ``curve``, ``best_guess`` (plateau), ``beta``, ``gamma`` (floor),
+    ``small_data_end`` and ``irreducible_start`` (in the curve's units), the shards
+    measured in each region, and ``note`` for curves that could not be fitted.
+    """
+    rows, fits = [], {}
+    for curve in curves:
+        fit, note = three_region_fit(curve)
+        row = {"curve": curve.name, "unit": curve.unit, "note": note}
+        if fit is not None:
+            fits[curve.name] = fit
+            regions = pd.Series(fit.region_of(curve.best["shard_units"])).value_counts()
+            row.update(best_guess=fit.best_guess_, beta=fit.beta_, gamma=fit.gamma_,
+                       small_data_end=fit.small_data_end_, irreducible_start=fit.irreducible_start_,
+                       **{f"shards_{r}": int(regions.get(r, 0)) for r in ("small-data", "power-law", "irreducible")})
+        rows.append(row)
+    return pd.DataFrame(rows), fits
+
+
+def sketch_frame(curves: list[Curve], fits: dict, points: int = 80) -> pd.DataFrame:
+    """Long frame for :func:`sketch_chart`: measured winners by region, and each fitted curve."""
+    frames = []
+    for curve in curves:
+        fit = fits.get(curve.name)
+        if fit is None:
+            continue
+        m = curve.best["shard_units"].to_numpy(float)
+        frames.append(pd.DataFrame({"curve": curve.name, "layer": "measured", "shard_units": m,
+                                    "error": curve.best[curve.metric].to_numpy(float), "region": fit.region_of(m)}))
+        grid = np.geomspace(m.min() / 4.0, m.max() * 4.0, points)
+        frames.append(pd.DataFrame({"curve": curve.name, "layer": "three-region fit", "shard_units": grid,
+                                    "error": fit.predict(grid), "region": fit.region_of(grid)}))
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(
+        columns=["curve", "layer", "shard_units", "error", "region"])
+
+
+def sketch_chart(frame: pd.DataFrame, columns: int = 3) -> alt.FacetChart:
+    """Fig. 6 from our data: each curve's fit coloured by region, measured winners on top."""
+    x = alt.X("shard_units:Q", **charts.log_axis("training-set size"))
+    y = alt.Y("error:Q", **charts.log_axis("error"))
+    color = alt.Color("region:N", scale=alt.Scale(domain=["small-data", "power-law", "irreducible"],
+                                                 range=charts.PALETTE[:3]), title="region")
+    line = alt.Chart().transform_filter("datum.layer == 'three-region fit'").mark_point(
+        size=8, filled=True).encode(x=x, y=y, color=color)
+    dots = alt.Chart().transform_filter("datum.layer == 'measured'").mark_point(
+        size=70, color="black").encode(x=x, y=y, tooltip=["curve", "shard_units", "error", "region"])
+    return alt.layer(line, dots, data=frame).properties(width=230, height=170).facet(
+        facet=alt.Facet("curve:N", title=None), columns=columns).resolve_scale(x="independent", y="independent")
+
+
+# ----------------------------------------------------------------------------- joint fit
+
+
+class ScreenedJointFit(JointFit):
+    """:class:`~scaling_core.fit.JointFit` optimised only from the ``keep`` best of its 81 starts.
+
+    Every start of the engine's grid is scored by its initial loss (one evaluation each)
+    and L-BFGS-B runs from the ``keep`` lowest: a ninth of the work for the same optimum
+    on the curves we tried.
+    """
+
+    def __init__(self, keep: int = 9):
+        super().__init__()
+        self.keep = int(keep)
+
+    def _starts(self, x, y):
+        starts = self._clip_starts(super()._starts(x, y))
+        losses = [huber_loss_and_grad(s, self._log_model, x, y, self.data_.weights, self.huber_delta)[0]
+                  for s in starts]
+        return starts[np.argsort(losses, kind="stable")[: self.keep]]
+
+
+def joint_points(curve: Curve) -> pd.DataFrame:
+    """Every model the curve's sweep trained (its family, if named): best draw per shard and size."""
+    trials = curve.trials
+    if curve.row.get("family") is not None:
+        trials = trials[trials["family"] == curve.row["family"]]
+    columns = ["shard_units", "num_params", "family", "size", curve.metric]
+    if curve.metric not in trials:
+        return pd.DataFrame(columns=columns)
+    done = trials[trials["status"] == "done"].dropna(subset=[curve.metric])
+    best = done.sort_values([curve.metric, "key"]).groupby(["shard_units", "family", "size"]).head(1)
+    return best.sort_values(["shard_units", "num_params"])[columns].reset_index(drop=True)
+
+
+def joint_fit(curve: Curve, min_points: int = 8, starts: int = 9) -> tuple[JointFit | None, str]:
+    """Fit :math:`\\alpha m^{\\beta} + \\alpha_n n^{\\beta_n} + \\gamma` over every model of ``curve``."""
+    points = joint_points(curve)
+    if len(points) < min_points:
+        return None, f"not enough points: {len(points)} models, a joint fit needs {min_points}"
+    try:
+        with np.errstate(all="ignore"):
+            return ScreenedJointFit(keep=starts).fit(points["shard_units"].to_numpy(float),
+                                          points["num_params"].to_numpy(float),
+                                          points[curve.metric].to_numpy(float)), ""
+    except (ValueError, np.linalg.LinAlgError) as error:
+        return None, f"joint fit failed: {error}"
+
+
+def best_size_for_budget(fit: JointFit, m, share: float = 0.1):
+    r"""The model size whose error term is ``share`` of the data term at data budget ``m``.
+
+    Under the joint law the error keeps falling with model size, so the useful size is
+    where more parameters stop paying: :math:`\alpha_n n^{\beta_n} = f\, \alpha m^{\beta}`,
+
+    .. math:: n^*(m) = \left(f \alpha m^{\beta} / \alpha_n\right)^{1/\beta_n} \propto m^{\beta/\beta_n}.
+    """
+    if not 0 < share:
+        raise ValueError(f"parameter 'share' got {share!r}; allowed: a number > 0")
+    return (share * fit.alpha_ * np.asarray(m, dtype=float) ** fit.beta_ / fit.alpha_n_) ** (1.0 / fit.beta_n_)
+
+
+def joint_table(curves: list[Curve], min_points: int = 8, starts: int = 9) -> tuple[pd.DataFrame, dict]:
+    """Joint-fit parameters per curve, the model-size exponent they imply, and the measured one."""
+    rows, fits = [], {}
+    for curve in curves:
+        fit, note = joint_fit(curve, min_points, starts)
+        row = {"curve": curve.name, "points": len(joint_points(curve)), "note": note,
+               "beta_p_measured": curve.size_fit.beta_p_ if curve.size_fit is not None else np.nan}
+        if fit is not None:
+            fits[curve.name] = fit
+            row.update(beta=fit.beta_, beta_n=fit.beta_n_, gamma=fit.gamma_, rel_rmse=fit.rel_rmse_,
+                       beta_p_implied=fit.beta_ / fit.beta_n_)
+        rows.append(row)
+    return pd.DataFrame(rows), fits
+
+
+def joint_chart(curve: Curve, fit: JointFit, points: int = 40) -> alt.Chart:
+    """Error against parameters, one colour per shard: every model, and the joint law per shard."""
+    measured = joint_points(curve)
+    grid = np.geomspace(measured["num_params"].min() / 2, measured["num_params"].max() * 2, points)
+    lines = pd.concat([pd.DataFrame({"shard_units": m, "num_params": grid, curve.metric: fit.predict(m, grid)})
+                       for m in sorted(measured["shard_units"].unique())])
+    color = alt.Color("shard_units:O", title=f"shard ({curve.unit})", scale=alt.Scale(scheme="viridis"))
+    x = alt.X("num_params:Q", **charts.log_axis("parameters"))
+    y = alt.Y(f"{curve.metric}:Q", **charts.log_axis(curve.metric.replace("_", " ")))
+    dots = alt.Chart(measured).mark_point(filled=True).encode(x=x, y=y, color=color,
+                                                              tooltip=["shard_units", "family", "size", "num_params", curve.metric])
+    return (dots + alt.Chart(lines).mark_line(strokeDash=[5, 3]).encode(x=x, y=y, color=color)).properties(
+        title=f"{curve.name}: one law over data and model size")
+
+
+# ----------------------------------------------------------------------------- numbers for the prose
+
+
+def text(value, spec: str = ".3f", missing: str = "not measured") -> str:
+    """``value`` formatted with ``spec``, or ``missing`` when it is None or NaN."""
+    if value is None or (isinstance(value, float) and not np.isfinite(value)):
+        return missing
+    return format(value, spec)
+
+
+def reading_numbers(evidence: Evidence) -> dict:
+    """How many curves were read and fitted, and what is missing, as prose-ready strings."""
+    missing = evidence.missing
+    listed = "; ".join(f"{r.chapter}{' (' + r.curve + ')' if r.curve else ''}: {r.reason}" for r in missing.itertuples())
+    return {"n_curves": str(len(evidence.curves)), "n_fitted": str(len(evidence.fitted)),
+            "n_missing": str(len(missing)), "missing_list": listed or "nothing"}
+
+
+def table_numbers(table: pd.DataFrame) -> dict:
+    """How many of our intervals hold the paper's exponent."""
+    compared = table.dropna(subset=["beta_g"])
+    compared = compared[pd.to_numeric(compared["paper_beta_g"], errors="coerce").notna()]
+    return {"n_compared": str(len(compared)), "n_paper_inside": str(int(compared["paper_inside"].sum()))}
+
+
+def scoreboard_numbers(board: pd.DataFrame) -> dict:
+    """Mean relative error at the nearest horizon: the paper's method, the last value, the best estimator."""
+    near = board[(board["horizon"] == 1) & (board["status"] == "ok")]
+    means = near.groupby("estimator")["relative_error"].mean() * 100
+    best = means.idxmin() if len(means) else None
+    return {"n_scored": str(near["curve"].nunique()),
+            "paper_error": text(means.get("paper (power law)"), ".1f"),
+            "last_value_error": text(means.get("last value"), ".1f"),
+            "best_estimator": best or "none", "best_error": text(means.get(best), ".1f")}
+
+
+def ranking_numbers(table: pd.DataFrame) -> dict:
+    """Median rank correlation with the largest shard, from the nearest and the farthest shards."""
+    if table.empty or "spearman" not in table:
+        return {"n_rankings": "0", "rho_near": "not measured", "rho_far": "not measured", "families_hold": "0 of 0"}
+    rated = table.dropna(subset=["spearman"])
+    near = rated.loc[rated.groupby("chapter")["shard_units"].idxmax(), "spearman"] if len(rated) else rated["spearman"]
+    far = rated.loc[rated.groupby("chapter")["shard_units"].idxmin(), "spearman"] if len(rated) else rated["spearman"]
+    families = table["family_order_holds"].dropna().astype(bool)
+    return {"n_rankings": str(len(rated)), "rho_near": text(near.median(), ".2f"), "rho_far": text(far.median(), ".2f"),
+            "families_hold": f"{int(families.sum())} of {len(families)}"}
+
+
+def projection_numbers(table: pd.DataFrame) -> dict:
+    """The range over curves of the data multiple a target needs (median of each curve)."""
+    multiples = table.loc[table["quantity"] == "data_multiple", "median"] if len(table) else pd.Series(dtype=float)
+    return {"n_projected": str(len(multiples)), "multiple_low": text(multiples.min(), ".3g"),
+            "multiple_high": text(multiples.max(), ".3g")}

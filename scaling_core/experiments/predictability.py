@@ -1,0 +1,174 @@
+r"""Predictability and model exploration: the paper's Section 5 promises, measured.
+
+:func:`scoreboard` holds out each curve's largest shards, fits the rest with the paper's
+power law and the fitting engine's estimators (ours, last value, M1-M4, BNSL), and scores
+each prediction by its relative error
+:math:`e^{|\log\hat\epsilon - \log\epsilon|} - 1`. :func:`ranking_table` asks whether
+the ranking of models on a small shard holds on the largest (Spearman and Kendall rank
+correlations over the models trained on both).
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import altair as alt
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from scaling_core import charts
+from scaling_core.experiments.table1 import Curve
+from scaling_core.fit import ESTIMATORS, PowerLawFit, extrapolation_scoreboard
+
+
+
+class FitRegionPowerLaw:
+    """The paper's own extrapolation: a power law through the shards from ``fit_from`` on."""
+
+    def __init__(self, fit_from: float):
+        self.fit_from = fit_from
+
+    def fit(self, m, eps, weights=None, repeats=None):
+        """Fit :math:`\\alpha m^{\\beta_g}` to the points with ``m >= fit_from``. Returns self."""
+        m, eps = np.asarray(m, float), np.asarray(eps, float)
+        keep = m >= self.fit_from
+        self.estimator_ = PowerLawFit().fit(m[keep], eps[keep])
+        return self
+
+    def predict(self, m):
+        return self.estimator_.predict(m)
+
+
+def estimators(names=None) -> dict:
+    """The engine's estimators named in ``names`` (all of :data:`~scaling_core.fit.ESTIMATORS` for ``None``)."""
+    if names is None:
+        return dict(ESTIMATORS)
+    unknown = [n for n in names if n not in ESTIMATORS]
+    if unknown:
+        raise ValueError(f"parameter 'estimators' got {unknown}; allowed: {', '.join(ESTIMATORS)}")
+    return {name: ESTIMATORS[name] for name in names}
+
+
+def scoreboard(curves: list[Curve], horizons=(1, 2), estimators: dict | None = None) -> pd.DataFrame:
+    """Hold out each curve's ``horizon`` largest shards, fit the rest, score every prediction.
+
+    Every estimator sees the same shards (all winners below the held-out ones); the
+    paper's method, ``paper (power law)``, uses only those from the curve's ``fit_from``.
+
+    Returns
+    -------
+    DataFrame
+        :func:`scaling_core.fit.extrapolation_scoreboard`'s rows with ``decades_ahead``
+        (log10 of the predicted size over the largest training size) and
+        ``relative_error`` (:math:`e^{|\\log\\hat\\epsilon - \\log\\epsilon|} - 1`).
+    """
+    frames = []
+    for curve in curves:
+        sizes = np.sort(curve.best["shard_units"].to_numpy(float))
+        usable = [h for h in horizons if h < len(sizes) - 1]
+        if not usable:
+            continue
+        chosen = {"paper (power law)": lambda c=curve: FitRegionPowerLaw(c.fit_from),
+                  **(ESTIMATORS if estimators is None else estimators)}
+        with np.errstate(all="ignore"):  # failed fits are recorded in ``status``
+            board = extrapolation_scoreboard({curve.name: {"m": curve.best["shard_units"].to_numpy(float),
+                                                           "eps": curve.best[curve.metric].to_numpy(float)}},
+                                             usable, chosen)
+        largest_train = {h: sizes[-h - 1] for h in usable}
+        board["decades_ahead"] = np.log10(board["m"] / board["horizon"].map(largest_train))
+        frames.append(board)
+    columns = ["curve", "horizon", "estimator", "m", "observed", "predicted", "log_error", "status", "decades_ahead"]
+    board = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=columns)
+    board["relative_error"] = np.expm1(board["log_error"].astype(float))
+    return board
+
+
+def scoreboard_summary(board: pd.DataFrame) -> pd.DataFrame:
+    """Mean relative error (%) per curve and horizon (rows) and estimator (columns), with the mean over all."""
+    percent = board.assign(relative_error=100 * board["relative_error"])
+    table = percent.pivot_table(index=["curve", "horizon"], columns="estimator", values="relative_error",
+                                aggfunc="mean")
+    table.loc[("all curves", "all"), :] = percent.pivot_table(columns="estimator", values="relative_error",
+                                                              aggfunc="mean").iloc[0]
+    return table
+
+
+def scoreboard_chart(board: pd.DataFrame) -> alt.Chart:
+    """Relative prediction error of every estimator, per curve (rows) and horizon (columns)."""
+    ok = board[board["status"] == "ok"].groupby(["curve", "horizon", "estimator"], as_index=False)[
+        ["relative_error", "decades_ahead"]].mean()
+    return alt.Chart(ok).mark_rect().encode(
+        x=alt.X("estimator:N", title=None), y=alt.Y("curve:N", title=None),
+        color=alt.Color("relative_error:Q", title="relative error", scale=alt.Scale(scheme="orangered", type="sqrt")),
+        tooltip=["curve", "horizon", "estimator", alt.Tooltip("relative_error:Q", format=".1%"),
+                 alt.Tooltip("decades_ahead:Q", format=".2f")],
+    ).properties(width=260).facet(column=alt.Column("horizon:O", title="largest shards held out"))
+
+
+# ----------------------------------------------------------------------------- model exploration
+
+
+def model_scores(trials: pd.DataFrame, metric: str) -> pd.DataFrame:
+    """Best ``metric`` of each model (family and size) on each shard, over its optimizer draws."""
+    done = trials[(trials["status"] == "done")]
+    if metric not in done or done.empty:
+        return pd.DataFrame(columns=["shard_units", "family", "size", "model", metric])
+    scores = done.groupby(["shard_units", "family", "size"], as_index=False)[metric].min()
+    scores["model"] = scores["family"].astype(str) + " " + scores["size"].map("{:g}".format)
+    return scores
+
+
+def ranking_agreement(scores: pd.DataFrame, metric: str, min_models: int = 3) -> pd.DataFrame:
+    """Rank correlation between each smaller shard's model ranking and the largest shard's.
+
+    Over the models trained on both shards: Spearman's rho and Kendall's tau, whether the
+    best model of the small shard is the best at the largest, and whether the families
+    keep their order (each family by its best model).
+    """
+    shards = np.sort(scores["shard_units"].unique())
+    rows = []
+    for small in shards[:-1]:
+        pair = scores[scores["shard_units"].isin([small, shards[-1]])]
+        wide = pair.pivot_table(index="model", columns="shard_units", values=metric).dropna()
+        row = {"shard_units": small, "largest_units": shards[-1], "models": len(wide)}
+        if len(wide) >= min_models:
+            with warnings.catch_warnings():  # tied scores give NaN, which the table shows
+                warnings.simplefilter("ignore", stats.ConstantInputWarning)
+                row["spearman"] = stats.spearmanr(wide[small], wide[shards[-1]]).statistic
+                row["kendall"] = stats.kendalltau(wide[small], wide[shards[-1]]).statistic
+            row["best_holds"] = wide[small].idxmin() == wide[shards[-1]].idxmin()
+        row["family_order_holds"] = _family_order_holds(pair, metric, small, shards[-1])
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def _family_order_holds(pair: pd.DataFrame, metric: str, small: float, largest: float):
+    """Whether the families rank the same on both shards (None with fewer than two families)."""
+    best = pair.groupby(["shard_units", "family"])[metric].min().unstack("family").dropna(axis=1)
+    if best.shape[1] < 2 or len(best) < 2:
+        return None
+    return list(best.loc[small].sort_values().index) == list(best.loc[largest].sort_values().index)
+
+
+def ranking_table(curves: list[Curve], min_models: int = 3) -> pd.DataFrame:
+    """:func:`ranking_agreement` for every store and metric among ``curves`` (each counted once)."""
+    frames, seen = [], set()
+    for curve in curves:
+        key = (curve.store, curve.metric)
+        if key in seen:
+            continue
+        seen.add(key)
+        agreement = ranking_agreement(model_scores(curve.store_trials, curve.metric), curve.metric, min_models)
+        frames.append(agreement.assign(chapter=curve.chapter, metric=curve.metric))
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+
+
+def ranking_chart(table: pd.DataFrame) -> alt.Chart:
+    """Spearman's rho against how many times smaller the ranking shard is than the largest."""
+    rows = table.dropna(subset=["spearman"]).assign(ratio=lambda t: t["largest_units"] / t["shard_units"])
+    return alt.Chart(rows).mark_line(point=True).encode(
+        x=alt.X("ratio:Q", **charts.log_axis("largest shard / ranking shard")),
+        y=alt.Y("spearman:Q", title="Spearman rank correlation", scale=alt.Scale(domain=[-1, 1])),
+        color=alt.Color("chapter:N"), tooltip=["chapter", "metric", "shard_units", "models", "spearman", "kendall"],
+    ).properties(title="Do rankings on small shards hold on the largest?")
