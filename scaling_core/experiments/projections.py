@@ -169,7 +169,7 @@ def _browser_projection(chart: alt.Chart) -> alt.Chart:
 def _answer_panel(samples: pd.DataFrame, level: float) -> alt.Chart:
     """Text rows: each projected quantity's median and interval for the chosen target."""
     tail = (1.0 - level) / 2.0
-    order = list(QUANTITIES.values())
+    keys = ", ".join(f"'{k}'" for k in QUANTITIES)
     labels = " : ".join(f"datum.quantity == '{k}' ? '{v}'" for k, v in QUANTITIES.items()) + " : datum.quantity"
     return (_browser_projection(alt.Chart(samples))
             .transform_fold(list(QUANTITIES), as_=["quantity", "value"])
@@ -177,13 +177,14 @@ def _answer_panel(samples: pd.DataFrame, level: float) -> alt.Chart:
                                 as_=["prob", "q"])
             .transform_calculate(bound="datum.prob < 0.25 ? 'low' : datum.prob > 0.75 ? 'high' : 'median'")
             .transform_pivot("bound", value="q", groupby=["quantity", "unit"])
-            .transform_calculate(label=labels)
+            .transform_calculate(label=labels, order=f"indexof([{keys}], datum.quantity)")
             .transform_calculate(label="datum.quantity == 'data' ? datum.label + ' (' + datum.unit + ')' : datum.label",
-                                 text="format(datum.median, '.3~s') + '   [' + format(datum.low, '.3~s')"
-                                      " + ', ' + format(datum.high, '.3~s') + ']'")
+                                 style="datum.quantity == 'hours' ? '.3~g' : '.3~s'")
+            .transform_calculate(text="format(datum.median, datum.style) + '   [' + format(datum.low, datum.style)"
+                                      " + ', ' + format(datum.high, datum.style) + ']'")
             .mark_text(align="left", fontSize=13).encode(
-                y=alt.Y("label:N", sort=order, title=None, axis=alt.Axis(labelLimit=260)),
-                text="text:N")
+                y=alt.Y("label:N", sort=alt.EncodingSortField("order"), title=None, axis=alt.Axis(labelLimit=260)),
+                x=alt.value(6), text="text:N")
             .properties(width=200, title=f"median [{100 * level:.0f} % interval]"))
 
 

@@ -183,6 +183,36 @@ def retune_table(trials: pd.DataFrame, config: ChapterConfig, fit) -> pd.DataFra
     return table
 
 
+def retune_verdict(retuned: pd.DataFrame, fit) -> str:
+    """One sentence on what more tuning did, judged against the scatter of the curve about its fit.
+
+    ``retuned`` is :func:`retune_table`'s output; a gain larger than three times the fit's
+    relative RMSE means the search's winners were limited by their training budget.
+    """
+    search, tuned = retuned[METRIC].iloc[0], retuned[METRIC].min()
+    gain, scatter = 100 * (1 - tuned / search), 100 * fit.rel_rmse_
+    if gain > 3 * scatter:
+        return (f"More tuning lowers the loss by {gain:.1f} %, far more than the scatter of the winners "
+                f"about their fitted law ({scatter:.1f} %): the search's winners are limited by their "
+                "training budget, not only by the data, and the fitted exponent is flatter than the "
+                "data alone would give.")
+    return (f"More tuning changes the loss by {gain:.1f} %, within about three times the scatter of the "
+            f"winners about their fitted law ({scatter:.1f} %): this shard's winner was tuned well enough.")
+
+
+def drift(winners: dict, fits: dict) -> pd.DataFrame:
+    """Every family's winners beside their own fitted laws (``curve`` names the family)."""
+    return pd.concat([compare.drift_table(best, fits[f][0], METRIC).assign(curve=FAMILIES.get(f, f))
+                      for f, best in winners.items()], ignore_index=True)
+
+
+def widths_at_cap(winners: dict, config: ChapterConfig) -> tuple[int, int]:
+    """How many winners (of all families) sit at the search's largest allowed width, of how many."""
+    cap = min(s["max_size"] for s in config["searches"])
+    sizes = pd.concat([best["size"] for best in winners.values()])
+    return int((sizes >= cap).sum()), len(sizes)
+
+
 def table1(winners: dict, fits: dict) -> pd.DataFrame:
     """The chapter's Table 1 rows: the paper's exponents beside ours."""
     return compare.table1([{**row, "fit": fits[row["family"]][0], "size_fit": fits[row["family"]][1]}
