@@ -41,6 +41,7 @@ def test_every_profile_builds_its_sweeps(profile, dataset):
     assert sum(s >= cfg["fit_from"] for s in sizes) >= 3 and search.trainer.grad_clip == 5.0
     kwargs = search.task.kwargs
     assert set(fixed) <= set(kwargs["families"]["ds2"]) and kwargs["dataset"] == dataset
+    assert kwargs["search_metric"] == "val_loss"  # CER sits at 1 through the CTC blank phase
 
 
 def test_paper_profile_spans_two_decades_of_audio():

@@ -107,6 +107,21 @@ def test_evaluate_scores_perfect_empty_and_partial_transcripts(task):
     assert metrics["val_wer"] == pytest.approx((sum(words) - len(words)) / sum(words))
 
 
+def test_search_metric_comes_first(task):
+    stopping_on_loss = SpeechTask("loss", *_utterances(), {"ds2": [8]}, 1, 2, search_metric="val_loss")
+    assert stopping_on_loss.metrics == ("val_loss", "val_cer", "val_wer")
+    with pytest.raises(ParameterError, match="'search_metric'"):
+        SpeechTask("bad", *_utterances(), {"ds2": [8]}, 1, 2, search_metric="val_accuracy")
+
+
+def _utterances():
+    """Three training and two validation utterances of noise with short transcripts."""
+    from scaling_core.data.speech import Utterances
+    rng = np.random.default_rng(0)
+    audio = [rng.normal(0, 0.1, 4000).astype(np.float32) for _ in range(3)]
+    return Utterances(audio, ["a b", "c", "d e"], 8000), Utterances(audio[:2], ["a", "b"], 8000)
+
+
 def test_bad_arguments_are_refused(task):
     with pytest.raises(ParameterError, match="'family'"):
         task.build_model("transformer", 16)

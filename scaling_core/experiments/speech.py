@@ -45,7 +45,7 @@ SCALES = {
     "smoke": {
         "data": {"espeak": {"n_train": 300, "n_val": 24, "shard_seconds": (45, 360)},
                  "fsdd": {"n_train": 1000, "n_val": 24, "shard_seconds": (45, 360)}},
-        "sample_rate": 8000, "ds2_layers": 1, "conv_channels": 4,
+        "sample_rate": 8000, "ds2_layers": 1, "conv_channels": 4, "stop_on": "val_loss",
         "searches": [_search("ds2", [16], [0.0], 3e-3, [16]),
                      _search("attention", [16], [0.0], 3e-3, [16])],
         "fixed_sizes": [8, 16, 32], "fixed_lr": 3e-3, "fixed_batch": 16,
@@ -58,11 +58,11 @@ SCALES = {
     "laptop": {
         "data": {"espeak": {"n_train": 600, "n_val": 150, "shard_seconds": (22.5, 720)},
                  "fsdd": {"n_train": 2700, "n_val": 300, "shard_seconds": (22.5, 720)}},
-        "sample_rate": 8000, "ds2_layers": 1, "conv_channels": 8,
+        "sample_rate": 8000, "ds2_layers": 1, "conv_channels": 8, "stop_on": "val_loss",
         "searches": [_search("ds2", [32, 64], [0.0, 0.5], 3e-3, [16], max_size=128),
                      _search("attention", [48], [0.0], 3e-3, [16])],
         "fixed_sizes": [16, 32, 64], "fixed_lr": 3e-3, "fixed_batch": 16,
-        "trainer": {"max_epochs": 60, "max_steps": 600, "min_eval_steps": 25, "patience": 3,
+        "trainer": {"max_epochs": 40, "max_steps": 500, "min_eval_steps": 25, "patience": 3,
                     "grad_clip": 5.0},
         "fit_from": FIT_FROM_SECONDS, "bootstrap": 1000, "workers": 2,
     },
@@ -70,7 +70,7 @@ SCALES = {
     "paper": {
         "data": {"espeak": {"n_train": 40000, "n_val": 1000, "shard_seconds": (360, 46080)},
                  "fsdd": {"n_train": 2700, "n_val": 300, "shard_seconds": (22.5, 720)}},
-        "sample_rate": 16000, "ds2_layers": 4, "conv_channels": 32,
+        "sample_rate": 16000, "ds2_layers": 4, "conv_channels": 32, "stop_on": "val_loss",
         "searches": [_search("ds2", [64, 128, 256], [0.0, 0.5, 1.0], (3e-4, 3e-3), [32, 64], 2, 1024),
                      _search("attention", [64, 128, 256], [0.0, 0.5, 1.0], (3e-4, 3e-3), [32, 64], 2,
                              768)],
@@ -81,7 +81,9 @@ SCALES = {
     },
 }
 """Per-profile settings: corpus size and shard span (seconds of audio) per dataset, audio
-rate (eSpeak), DS2 depth and convolution channels, the search of each family, the three
+rate (eSpeak), DS2 depth and convolution channels, the metric early stopping watches
+(``stop_on``: validation loss, which falls while CER still sits at 1 in the CTC blank
+phase; curves and winners use CER), the search of each family, the three
 fixed DS2 widths of Fig. 5 right with their learning rate and batch size, the trainer
 (CTC needs the gradient-norm clip), the smallest shard the fits use (``fit_from``, in
 seconds), bootstrap resamples and local workers."""
@@ -114,7 +116,7 @@ def task_kwargs(config: ChapterConfig) -> dict:
     families["ds2"] = sorted(set(families.get("ds2", [])) | set(config["fixed_sizes"]))
     kwargs = {"dataset": config.dataset, "n_train": data["n_train"], "n_val": data["n_val"],
               "seed": config.seed, "families": families, "ds2_layers": config["ds2_layers"],
-              "conv_channels": config["conv_channels"]}
+              "conv_channels": config["conv_channels"], "search_metric": config["stop_on"]}
     if config.dataset == "espeak":
         kwargs["sample_rate"] = config["sample_rate"]
     if config.data_dir is not None:

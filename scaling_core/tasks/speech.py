@@ -35,6 +35,7 @@ from scaling_core.profiles import ParameterError, check_choice, default_data_dir
 
 DATASETS = ("espeak", "fsdd", "librispeech")
 FAMILIES = ("ds2", "attention")
+METRICS = ("val_cer", "val_loss", "val_wer")
 EVAL_BATCH = 64
 
 def _fingerprint(data: Utterances, val: Utterances, settings: str) -> str:
@@ -79,15 +80,20 @@ class SpeechTask:
         Bidirectional LSTM layers of the DS2 family (4 in the paper).
     conv_channels : int
         Channels of the DS2 convolutions (32 in DS2).
+    search_metric : {"val_cer", "val_loss"}
+        What early stopping and the engine's search minimise (``metrics[0]``). CER stays
+        at 1 while a CTC model still outputs only blanks, so stopping on it can end a
+        trial before it learns; the validation loss falls all along.
     """
 
     unit = "seconds"
-    metrics = ("val_cer", "val_loss", "val_wer")
 
     def __init__(self, name: str, train: Utterances, val: Utterances, families: dict,
-                 ds2_layers: int = 4, conv_channels: int = 32):
+                 ds2_layers: int = 4, conv_channels: int = 32, search_metric: str = "val_cer"):
         for family in families:
             check_choice("family", family, FAMILIES)
+        check_choice("search_metric", search_metric, METRICS)
+        self.metrics = (search_metric, *(m for m in METRICS if m != search_metric))
         if train.sample_rate != val.sample_rate:
             raise ValueError("train and val utterances differ in sample rate")
         self.name, self.families = name, {k: list(v) for k, v in families.items()}
@@ -183,7 +189,8 @@ def _load(dataset: str, data_dir, n_train: int, n_val: int, seed: int, sample_ra
 
 def make_speech_task(dataset: str = "espeak", data_dir=None, n_train: int = 2000, n_val: int = 200,
                      seed: int = 0, families: dict | None = None, ds2_layers: int = 4,
-                     conv_channels: int = 32, sample_rate: int | None = None) -> SpeechTask:
+                     conv_channels: int = 32, sample_rate: int | None = None,
+                     search_metric: str = "val_cer") -> SpeechTask:
     """Build a :class:`SpeechTask`.
 
     Parameters
@@ -204,8 +211,11 @@ def make_speech_task(dataset: str = "espeak", data_dir=None, n_train: int = 2000
         DS2 depth and convolution channels.
     sample_rate : int, optional
         Audio rate: default 16 kHz for eSpeak, the files' own rate for real data.
+    search_metric : {"val_cer", "val_loss"}
+        The metric early stopping minimises (see :class:`SpeechTask`).
     """
     check_choice("dataset", dataset, DATASETS)
     train, val = _load(dataset, data_dir, n_train, n_val, seed, sample_rate)
     families = families or {"ds2": [64, 128, 256]}
-    return SpeechTask(f"speech-{dataset}", train, val, families, ds2_layers, conv_channels)
+    return SpeechTask(f"speech-{dataset}", train, val, families, ds2_layers, conv_channels,
+                      search_metric)
