@@ -94,3 +94,11 @@ def test_bad_value_inside_the_chapter_stops_with_one_line(tmp_path):
     assert done.returncode == 2
     err = done.stderr.strip().splitlines()[-1]
     assert "ParameterError" in err and "'seed'" in err and "non-negative integer" in err
+
+
+@pytest.mark.parametrize("key", toc_chapters())
+def test_every_chapter_declares_the_shared_parameters(key):
+    from scaling_core.book import chapter_source, notebook_parameters
+
+    names = notebook_parameters(chapter_source(key))
+    assert {"profile", "seed", "device", "dataset", "data_dir"} <= set(names), names
