@@ -204,7 +204,11 @@ def test_projection_needs_a_fitted_curve(toy, monkeypatch):
 
 
 def si_number(text):
-    """A d3 ``~s`` number (``1.23M``, ``450m``) as a float."""
+    """A d3 ``~s`` or ``~g`` number (``1.23M``, ``450m``, ``0.0013``, ``1.3e-5``) as a float."""
+    try:
+        return float(text.replace("−", "-"))
+    except ValueError:
+        pass
     prefixes = {"y": -24, "z": -21, "a": -18, "f": -15, "p": -12, "n": -9, "µ": -6, "m": -3, "": 0,
                 "k": 3, "M": 6, "G": 9, "T": 12, "P": 15, "E": 18, "Z": 21, "Y": 24}
     number, prefix = re.fullmatch(r"([-\d.]+)(\D?)", text.replace("−", "-")).groups()
@@ -220,7 +224,8 @@ def test_calculator_computes_in_the_browser_what_python_computes(toy):
     spec = chart.to_dict()
     assert {p["name"] for p in spec["params"]} == {"target", "curve"}
     svg = vl_convert.vegalite_to_svg(spec)
-    shown = re.findall(r">([-−\d.]+\w?)\s+\[([-−\d.]+\w?), ([-−\d.]+\w?)\]<", svg)
+    number = r"([-−\d.e]+\w?)"
+    shown = re.findall(rf">{number}\s+\[{number}, {number}\]<", svg)
     expected = projections.projection_table(samples[samples["curve"] == curves[0].name], 0.7)
     assert len(shown) == len(projections.QUANTITIES)
     medians = sorted(si_number(median) for median, _, _ in shown)

@@ -34,7 +34,7 @@ from scaling_core.profiles import ChapterConfig
 SCALES = {
     "smoke": {"bootstrap": 100, "horizons": (1,), "projection_samples": 100, "min_models": 3,
               "joint_min_points": 8, "relative_targets": (0.9, 0.75),
-              "estimators": ("M1", "M2", "M4", "BNSL", "last value"), "joint_starts": 4},
+              "estimators": ("M1", "M4", "BNSL", "last value"), "joint_starts": 4},
     "laptop": {"bootstrap": 1000, "horizons": (1, 2, 3), "projection_samples": 200, "min_models": 3,
                "joint_min_points": 10, "relative_targets": (0.9, 0.75), "estimators": None, "joint_starts": 9},
     "paper": {"bootstrap": 2000, "horizons": (1, 2, 3, 4), "projection_samples": 300, "min_models": 4,
@@ -47,7 +47,8 @@ models for a rank correlation, fewest points for a joint fit, the targets (as fr
 of the error on our largest shard) of the projection table, and the scoreboard's
 estimators (``None``: all of :data:`scaling_core.fit.ESTIMATORS`; the smoke profile
 leaves out the validated extrapolator, which backtests four forms per prediction, and
-M3, whose optimiser can take seconds on a short, non-monotone curve), and how many of the
+M2 and M3, whose optimisers took ten seconds and more on short, non-monotone smoke
+curves), and how many of the
 joint fit's 81 starts are optimised (:class:`ScreenedJointFit`)."""
 
 THREE_REGION_POINTS = 5
