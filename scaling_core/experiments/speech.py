@@ -62,7 +62,7 @@ SCALES = {
         "searches": [_search("ds2", [32, 64], [0.0, 0.5], 3e-3, [16], max_size=128),
                      _search("attention", [48], [0.0], 3e-3, [16])],
         "fixed_sizes": [16, 32, 64], "fixed_lr": 3e-3, "fixed_batch": 16,
-        "trainer": {"max_epochs": 40, "max_steps": 500, "min_eval_steps": 25, "patience": 3,
+        "trainer": {"max_epochs": 200, "max_steps": 500, "min_eval_steps": 25, "patience": 3,
                     "grad_clip": 5.0},
         "fit_from": FIT_FROM_SECONDS, "bootstrap": 1000, "workers": 2,
     },
