@@ -173,3 +173,10 @@ def test_char_comparison_finds_a_shift_without_a_change_of_slope():
     assert np.allclose(comparison["measured"]["ratio"], 0.85)
     assert np.allclose(char_lm.drift(winners, fits)["excess"].abs().max(), 0, atol=0.01)
     assert char_lm.table1(fits)["our beta_g"].iloc[0] == pytest.approx(-0.09, abs=0.01)
+
+
+def test_flattening_verdict_tells_a_plateau_from_a_falling_curve():
+    falling = curves.winners(fake_trials("s", "rhn10", 4.0 * SHARDS**-0.1), "val_loss", "rhn10")
+    flat = curves.winners(fake_trials("s", "rhn10", [3.0, 2.5, 2.2, 2.2, 2.19, 2.2]), "val_loss", "rhn10")
+    assert "still falls by 18.8 %" in char_lm.flattening_verdict(falling)  # 1 - 8**-0.1
+    assert "only 0.0 %" in char_lm.flattening_verdict(flat)

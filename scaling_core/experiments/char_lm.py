@@ -146,6 +146,24 @@ def drift(winners: dict, fits: dict) -> pd.DataFrame:
                       for o, best in winners.items()], ignore_index=True)
 
 
+def flattening_verdict(best: pd.DataFrame, doublings: int = 3) -> str:
+    """One sentence on how much the winners' loss falls over the last ``doublings`` shards.
+
+    Less than 2 % over three doublings of the data means the curve has flattened, which
+    at small profiles comes from the training budget (a fixed number of steps is fewer
+    epochs of a larger shard), not from the data.
+    """
+    rows = best.sort_values("shard_units").tail(doublings + 1)
+    start, end = rows.iloc[0], rows.iloc[-1]
+    gain = 100 * (1 - end[METRIC] / start[METRIC])
+    span = f"from {start['shard_units']:,.0f} to {end['shard_units']:,.0f} {UNIT}"
+    if gain < 2:
+        return (f"Over the last {doublings} doublings ({span}) the loss falls by only {gain:.1f} %: "
+                "the curve has flattened, the mark of a training budget that gives the larger "
+                "shards fewer epochs, and the fitted exponent is flatter than the data alone would give.")
+    return f"Over the last {doublings} doublings ({span}) the loss still falls by {gain:.1f} %."
+
+
 def table1(fits: dict) -> pd.DataFrame:
     """The chapter's Table 1 row: the paper's exponent beside ours (Adam search)."""
     return compare.table1([{**row, "fit": fits["adam"][0], "size_fit": fits["adam"][1]} for row in TABLE1_ROWS])
