@@ -197,3 +197,10 @@ def test_the_chapter_takes_every_conventional_parameter():
 
     names = notebook_parameters(chapter_source("nmt"))
     assert set(names) == {"profile", "seed", "device", "dataset", "data_dir"}
+
+
+def test_capped_share_counts_trials_that_hit_the_step_cap():
+    config = config_for("laptop")
+    cap = config["trainer"]["max_steps"]
+    rows = pd.DataFrame({"steps": [cap, cap - 50, cap, 10]})
+    assert nmt.capped_share(rows, config) == 0.5

@@ -72,7 +72,7 @@ SCALES = {
         "fixed_widths": [16, 32],
         "trainer": {"max_epochs": 20, "max_steps": 16, "patience": 2, "min_eval_steps": 8,
                     "grad_clip": 5.0},
-        "bootstrap": 100, "workers": 1, "samples": 4,
+        "bootstrap": 100, "fixed_bootstrap": 50, "workers": 1, "samples": 4,
     },
     "laptop": {
         "dataset": "g2p",
@@ -83,7 +83,7 @@ SCALES = {
         "fixed_widths": [16, 32],
         "trainer": {"max_epochs": 200, "max_steps": 250, "patience": 3, "min_eval_steps": 25,
                     "grad_clip": 5.0},
-        "bootstrap": 1000, "workers": 2, "samples": 8,
+        "bootstrap": 1000, "fixed_bootstrap": 200, "workers": 2, "samples": 8,
     },
     "paper": {
         "dataset": "multi30k",
@@ -94,11 +94,12 @@ SCALES = {
         "fixed_widths": [64, 512],
         "trainer": {"max_epochs": 60, "max_steps": 40_000, "patience": 5, "min_eval_steps": 50,
                     "grad_clip": 5.0},
-        "bootstrap": 2000, "workers": 4, "samples": 10,
+        "bootstrap": 2000, "fixed_bootstrap": 1000, "workers": 4, "samples": 10,
     },
 }
 """Per-profile settings: smoke (seconds on a CPU), laptop (g2p, ~20 CPU minutes),
-paper (Multi30k on one GPU, four trials sharing it)."""
+paper (Multi30k on one GPU, four trials sharing it). ``bootstrap`` / ``fixed_bootstrap``:
+resamples for the power-law fits / the slower power-law-plus-constant fits."""
 
 MODEL_OPTIONS = {"dropout": 0.0}
 """No dropout: the search limits capacity through the width and early stopping alone."""
@@ -252,6 +253,11 @@ def fixed_curves(trials: pd.DataFrame, config: ChapterConfig, metric: str = METR
     return pd.concat(frames, ignore_index=True)
 
 
+def capped_share(rows: pd.DataFrame, config: ChapterConfig) -> float:
+    """Share of ``rows`` (trials) that stopped at the step cap rather than by early stopping."""
+    return float((rows["steps"] >= config["trainer"]["max_steps"]).mean())
+
+
 def fit_composite(best: pd.DataFrame, metric: str = METRIC, bootstrap: int = 1000, seed: int = 0):
     r"""Power law :math:`\epsilon(m) = \alpha m^{\beta_g}` through the winners (shards in the fit)."""
     with np.errstate(over="ignore"):  # bootstrap draws far outside the data may overflow
@@ -271,7 +277,7 @@ def fit_fixed_curves(fixed: pd.DataFrame, metric: str = METRIC, bootstrap: int =
     Only the shards with ``in_fit`` count. Returns ``{curve label: PowerLawConstantFit}``
     (bootstrap intervals when ``bootstrap``).
     """
-    with np.errstate(over="ignore"):  # a floor interval reaching zero overflows its log scale
+    with np.errstate(over="ignore", invalid="ignore"):  # floor intervals may reach 0 or inf
         return {label: curves.fit_learning_curve(curve, metric, bootstrap, seed, constant=True)
                 for label, curve in fixed.groupby("curve", sort=False)}
 
