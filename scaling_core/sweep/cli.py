@@ -104,6 +104,9 @@ def _spec_and_store(args: argparse.Namespace):
         raise ValueError("give either a YAML config or --experiment, not both or neither")
     if args.experiment:
         module = importlib.import_module(f"scaling_core.experiments.{args.experiment}")
+        if not hasattr(module, "sweep_spec"):
+            raise ValueError(f"chapter {args.experiment!r} runs several sweeps; run them with "
+                             f"`scaling-core chapter {args.experiment} -p profile {args.profile}`")
         spec = module.sweep_spec(args.profile, args.seed)
         store = args.store or module.sweep_store(args.profile)
         return spec, Path(store)
