@@ -91,7 +91,8 @@ def test_training_improves_validation_metrics(mnist1d_task):
     assert 0 <= after["val_top5_error"] <= after["val_top1_error"] <= 1
 
 
-def test_bad_family_and_dataset_are_rejected(mnist1d_task):
+def test_bad_family_and_dataset_are_rejected(mnist1d_task, monkeypatch):
+    monkeypatch.delenv("SCALING_CORE_DATA", raising=False)  # no folder from the environment either
     with pytest.raises(ParameterError, match="family"):
         mnist1d_task.build_model("vgg", 0.5)
     with pytest.raises(ParameterError, match="dataset"):
