@@ -12,7 +12,7 @@ setup: $(VENV)/.installed
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e ".[book,test]"
+	$(BIN)/pip install --quiet -e ".[book,test,cluster]"
 	touch $@
 
 # Execute every chapter (laptop profile by default) into book/ and build _build/html.
