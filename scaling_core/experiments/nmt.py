@@ -205,20 +205,20 @@ def run(config: ChapterConfig, progress: bool = False) -> pd.DataFrame:
     return pd.concat(frames, ignore_index=True)
 
 
+def _named_dataset(config: ChapterConfig) -> str | None:
+    """The dataset to name in a re-run command: None when it is the profile's default."""
+    return None if config.dataset == SCALES[config.profile]["dataset"] else config.dataset
+
+
 def run_command(config: ChapterConfig) -> str:
-    """The command that re-executes the chapter with ``config`` (naming a non-default dataset)."""
-    command = notebook.run_command(CHAPTER, config.profile, config.seed)
-    if config.dataset != SCALES[config.profile]["dataset"]:
-        command += f" -p dataset {config.dataset}"
-    return command
+    """The command that re-executes the chapter with ``config``."""
+    return notebook.run_command(CHAPTER, config.profile, config.seed, dataset=_named_dataset(config))
 
 
 def glue_run_command(config: ChapterConfig, name: str = "run_command"):
     """Glue :func:`run_command` as Markdown code for figure captions: {glue:md}`run_command`."""
-    from IPython.display import Markdown
-    from myst_nb import glue as myst_glue
-
-    return myst_glue(name, Markdown(f"`{run_command(config)}`"), display=False)
+    return notebook.glue_command(CHAPTER, config.profile, config.seed, name=name,
+                                 dataset=_named_dataset(config))
 
 
 def dataset_overview(config: ChapterConfig, examples: int = 5) -> tuple[dict, pd.DataFrame]:
