@@ -26,6 +26,9 @@ FITTED = "power-law fit"
 SMALL_DATA = "small-data region"
 """Label of the shards below ``fit_from``, left out of the power-law fit."""
 
+UNMEASURED = "zero error on V"
+"""Label of winners whose metric is zero: below what V can resolve, off a log-log fit."""
+
 
 def run(spec: SweepSpec, store: str | Path, device: str = "cpu", workers: int = 1,
         history: bool = False, progress: bool = False) -> pd.DataFrame:
@@ -43,12 +46,15 @@ def winners(trials: pd.DataFrame, metric: str, family: str | None = None,
     """Each shard's best trial by ``metric`` (of ``family`` if given): a composite curve.
 
     ``in_fit`` marks the shards of at least ``fit_from`` units, which the power-law fits
-    use; smaller shards are labelled as the small-data region.
+    use; smaller shards are labelled as the small-data region. A winner whose metric is
+    zero (no mistake on V, e.g. top-5 error on ten classes) is left out of the fit too:
+    V cannot resolve its error, and a power law on log axes cannot pass through it.
     """
     rows = trials if family is None else trials[trials["family"] == family]
     best = best_per_shard(rows, metric, by_family=family is not None).copy()
-    best["in_fit"] = best["shard_units"] >= fit_from
-    best["region"] = np.where(best["in_fit"], FITTED, SMALL_DATA)
+    measured = best[metric] > 0
+    best["in_fit"] = (best["shard_units"] >= fit_from) & measured
+    best["region"] = np.where(best["in_fit"], FITTED, np.where(measured, SMALL_DATA, UNMEASURED))
     return best.reset_index(drop=True)
 
 

@@ -1,0 +1,30 @@
+"""The shared chapter steps: winners per shard and what enters a power-law fit."""
+
+import numpy as np
+import pandas as pd
+
+from scaling_core.experiments import curves
+
+
+def _trials(errors_by_shard):
+    rows = []
+    for shard, (units, errors) in enumerate(errors_by_shard):
+        for size, error in zip((8, 16), errors):
+            rows.append({"key": f"{shard}-{size}", "shard": shard, "shard_units": units, "family": "mlp",
+                         "size": size, "num_params": 10 * size, "status": "done", "val_error": error})
+    return pd.DataFrame(rows)
+
+
+def test_winners_are_the_best_trial_per_shard_and_zero_errors_stay_out_of_the_fit():
+    trials = _trials([(100, (0.5, 0.4)), (200, (0.3, 0.35)), (400, (0.2, 0.25)), (800, (0.0, 0.1))])
+    best = curves.winners(trials, "val_error", fit_from=200)
+    assert best["size"].tolist() == [16, 8, 8, 8]
+    assert best["in_fit"].tolist() == [False, True, True, False]
+    assert best["region"].tolist() == [curves.SMALL_DATA, curves.FITTED, curves.FITTED, curves.UNMEASURED]
+
+
+def test_fit_learning_curve_recovers_a_known_exponent_from_the_winners():
+    units = np.array([100, 200, 400, 800, 1600])
+    trials = _trials([(m, (2.0 * m**-0.3, 3.0 * m**-0.3)) for m in units])
+    fit = curves.fit_learning_curve(curves.winners(trials, "val_error"), "val_error", bootstrap=0)
+    assert abs(fit.beta_ - (-0.3)) < 1e-6 and abs(fit.alpha_ - 2.0) < 1e-4
