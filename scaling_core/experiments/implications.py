@@ -222,6 +222,8 @@ def best_size_for_budget(fit: JointFit, m, share: float = 0.1):
     """
     if not 0 < share:
         raise ValueError(f"parameter 'share' got {share!r}; allowed: a number > 0")
+    if fit.beta_n_ == 0:
+        raise ValueError("the joint fit has no model-size term (beta_n = 0): no best size follows")
     return (share * fit.alpha_ * np.asarray(m, dtype=float) ** fit.beta_ / fit.alpha_n_) ** (1.0 / fit.beta_n_)
 
 
@@ -234,8 +236,11 @@ def joint_table(curves: list[Curve], min_points: int = 8, starts: int = 9) -> tu
                "beta_p_measured": curve.size_fit.beta_p_ if curve.size_fit is not None else np.nan}
         if fit is not None:
             fits[curve.name] = fit
+            flat = fit.beta_n_ == 0  # the fit found no model-size term: no size law follows
             row.update(beta=fit.beta_, beta_n=fit.beta_n_, gamma=fit.gamma_, rel_rmse=fit.rel_rmse_,
-                       beta_p_implied=fit.beta_ / fit.beta_n_)
+                       beta_p_implied=np.nan if flat else fit.beta_ / fit.beta_n_)
+            if flat:
+                row["note"] = f"{note}; model size has no effect in the fit (beta_n = 0)"
         rows.append(row)
     return pd.DataFrame(rows), fits
 

@@ -79,7 +79,7 @@ def projection_samples(curve, bootstrap: int = 200, seed: int = 0, n: int = 200)
     """The first ``n`` bootstrap resamples of every law a projection needs, one row each.
 
     Columns: ``curve``, ``unit``, ``metric``, ``reference_error`` and ``reference_units``
-    (the winner of our largest shard), then ``alpha, beta`` (learning curve), ``alpha_p,
+    (the winner of the largest shard the fit used), then ``alpha, beta`` (learning curve), ``alpha_p,
     beta_p`` (model size), ``alpha_c, beta_c`` (compute proxy) and ``alpha_t, beta_t``
     (wall time). The resamples of different laws are independent draws, paired by index.
     """
@@ -94,7 +94,8 @@ def projection_samples(curve, bootstrap: int = 200, seed: int = 0, n: int = 200)
             raise ValueError(f"{curve.name}: fewer than {n} bootstrap resamples to project with")
         scale, exponent = draws.iloc[:n, 0].to_numpy(), draws.iloc[:n, 1].to_numpy()
         columns[f"alpha{suffix}"], columns[f"beta{suffix}"] = scale, exponent
-    largest = curve.best.iloc[curve.best["shard_units"].to_numpy().argmax()]
+    fitted = curve.best[curve.best["in_fit"]]  # the largest shard the fit used (its error is > 0)
+    largest = fitted.iloc[fitted["shard_units"].to_numpy().argmax()]
     return pd.DataFrame({"curve": curve.name, "unit": curve.unit, "metric": curve.metric,
                          "reference_error": float(largest[curve.metric]),
                          "reference_units": float(largest["shard_units"]), **columns})
