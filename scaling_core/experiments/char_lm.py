@@ -108,20 +108,13 @@ def optimizer_winners(trials: pd.DataFrame, config: ChapterConfig) -> dict[str, 
 
 def optimizer_fits(winners: dict[str, pd.DataFrame], bootstrap: int, seed: int) -> dict[str, tuple]:
     """``{optimizer: (learning-curve fit, model-size fit)}``, both bootstrapped."""
-    with np.errstate(over="ignore"):  # resamples of a flat size curve may overflow exp(): no harm
-        return {optimizer: (curves.fit_learning_curve(best, METRIC, bootstrap, seed),
-                            curves.fit_model_size(best, bootstrap, seed))
-                for optimizer, best in winners.items()}
+    return compare.fit_each(winners, METRIC, bootstrap, seed)
 
 
 def exponent_table(winners: dict, fits: dict) -> pd.DataFrame:
     """One row per optimizer: beta_g with its interval, fit error, span, and beta_p with its interval."""
-    rows = []
-    for optimizer, (fit, size_fit) in fits.items():
-        row = curves.fit_row(f"RHN-10, {OPTIMIZERS[optimizer]}", fit, winners[optimizer], UNIT)
-        row.update(beta_p=size_fit.beta_p_, beta_p_low=size_fit.beta_p_ci_[0], beta_p_high=size_fit.beta_p_ci_[1])
-        rows.append(row)
-    return pd.DataFrame(rows)
+    labels = {optimizer: f"RHN-10, {name}" for optimizer, name in OPTIMIZERS.items()}
+    return compare.exponent_table(winners, fits, labels, UNIT)
 
 
 def optimizer_comparison(winners: dict, fits: dict, level: float = 0.95) -> dict:

@@ -29,6 +29,24 @@ from scaling_core import charts
 from scaling_core.experiments import curves
 
 
+def fit_each(winners: dict[str, pd.DataFrame], metric: str, bootstrap: int, seed: int) -> dict[str, tuple]:
+    """``{name: (learning-curve fit, model-size fit)}`` for each composite curve, both bootstrapped."""
+    with np.errstate(over="ignore"):  # resamples of a flat size curve may overflow exp(): no harm
+        return {name: (curves.fit_learning_curve(best, metric, bootstrap, seed),
+                       curves.fit_model_size(best, bootstrap, seed))
+                for name, best in winners.items()}
+
+
+def exponent_table(winners: dict, fits: dict, labels: dict, unit: str) -> pd.DataFrame:
+    """One row per curve: beta_g with its interval, fit error, span, and beta_p with its interval."""
+    rows = []
+    for name, (fit, size_fit) in fits.items():
+        row = curves.fit_row(labels.get(name, name), fit, winners[name], unit)
+        row.update(beta_p=size_fit.beta_p_, beta_p_low=size_fit.beta_p_ci_[0], beta_p_high=size_fit.beta_p_ci_[1])
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
 def _samples(fit, name: str) -> np.ndarray:
     samples = getattr(fit, "bootstrap_samples_", None)
     if samples is None or name not in samples:

@@ -146,20 +146,12 @@ def family_winners(trials: pd.DataFrame, config: ChapterConfig) -> dict[str, pd.
 
 def family_fits(winners: dict[str, pd.DataFrame], bootstrap: int, seed: int) -> dict[str, tuple]:
     """``{family: (learning-curve fit, model-size fit)}``, both bootstrapped."""
-    with np.errstate(over="ignore"):  # resamples of a flat size curve may overflow exp(): no harm
-        return {family: (curves.fit_learning_curve(best, METRIC, bootstrap, seed),
-                         curves.fit_model_size(best, bootstrap, seed))
-                for family, best in winners.items()}
+    return compare.fit_each(winners, METRIC, bootstrap, seed)
 
 
 def exponent_table(winners: dict, fits: dict) -> pd.DataFrame:
     """One row per family: beta_g with its interval, fit error, span, and beta_p with its interval."""
-    rows = []
-    for family, (fit, size_fit) in fits.items():
-        row = curves.fit_row(FAMILIES.get(family, family), fit, winners[family], UNIT)
-        row.update(beta_p=size_fit.beta_p_, beta_p_low=size_fit.beta_p_ci_[0], beta_p_high=size_fit.beta_p_ci_[1])
-        rows.append(row)
-    return pd.DataFrame(rows)
+    return compare.exponent_table(winners, fits, FAMILIES, UNIT)
 
 
 def shared_exponent_table(fits: dict, level: float = 0.95) -> pd.DataFrame:
