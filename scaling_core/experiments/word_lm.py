@@ -15,7 +15,6 @@ from __future__ import annotations
 from dataclasses import replace
 
 import altair as alt
-import numpy as np
 import pandas as pd
 
 from scaling_core.data.lm_corpora import WORD_DATASETS
