@@ -15,7 +15,8 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 from torch import nn
-from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
+
+from scaling_core.models.loop_lstm import run_padded
 
 
 def conv_output_length(length: torch.Tensor | int, kernel: int, stride: int) -> torch.Tensor | int:
@@ -45,9 +46,7 @@ class BiLSTMStack(nn.Module):
         self.lstm = nn.LSTM(input_size, hidden, n_layers, batch_first=True, bidirectional=True)
 
     def forward(self, x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
-        packed = pack_padded_sequence(x, lengths.cpu(), batch_first=True, enforce_sorted=False)
-        out, _ = self.lstm(packed)
-        out, _ = pad_packed_sequence(out, batch_first=True, total_length=x.shape[1])
+        out, _ = run_padded(self.lstm, x, lengths)
         return out  # (B, T, 2 * hidden)
 
 

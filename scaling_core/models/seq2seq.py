@@ -25,7 +25,8 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 from torch import nn
-from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
+
+from scaling_core.models.loop_lstm import run_padded
 
 # ----------------------------------------------------------------------------- blocks
 
@@ -44,9 +45,7 @@ class Encoder(nn.Module):
 
     def forward(self, src: torch.Tensor, src_lens: torch.Tensor):
         x = self.drop(self.embed(src))  # (B, S, d)
-        packed = pack_padded_sequence(x, src_lens.cpu(), batch_first=True, enforce_sorted=False)
-        out, (h, c) = self.lstm(packed)  # h, c: (layers * 2, B, d/2)
-        memory, _ = pad_packed_sequence(out, batch_first=True, total_length=src.shape[1])
+        memory, (h, c) = run_padded(self.lstm, x, src_lens)  # h, c: (layers * 2, B, d/2)
         return memory, (_join_directions(h), _join_directions(c))  # (B, S, d), (layers, B, d)
 
 
