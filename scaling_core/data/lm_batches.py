@@ -19,6 +19,7 @@ from typing import Iterator
 
 import numpy as np
 import torch
+from torch.utils import _pytree as pytree
 
 IGNORE = -100
 """Target id of padding (``ignore_index`` of :func:`torch.nn.functional.cross_entropy`)."""
@@ -70,6 +71,11 @@ class LMBatch:
     carried: CarriedState | None = None  # shared by the chunks of one stream
 
 
+pytree.register_pytree_node(  # tensors as leaves, so batches stack (vmap) and replay (CUDA graphs)
+    LMBatch, lambda b: ([b.inputs, b.targets], b.carried), lambda leaves, carried: LMBatch(*leaves, carried),
+    serialized_type_name="scaling_core.LMBatch")
+
+
 def stream_batches(stream: np.ndarray, rows: int, unroll: int, device: str) -> Iterator[LMBatch]:
     """Chunks of ``unroll`` steps over ``stream`` laid out in ``rows`` rows (fewer if it is short).
 
@@ -79,18 +85,22 @@ def stream_batches(stream: np.ndarray, rows: int, unroll: int, device: str) -> I
     steps = (len(stream) - 1) // rows
     if steps < 1:
         return
-    data = torch.from_numpy(np.ascontiguousarray(stream[: rows * steps + 1]))
+    data = torch.from_numpy(np.ascontiguousarray(stream[: rows * steps + 1])).to(device)  # one copy per stream
     inputs = data[:-1].view(rows, steps)  # (rows, steps)
     targets = data[1:].view(rows, steps)  # (rows, steps): the next id of the stream
     carried = CarriedState()
     for start in range(0, steps, unroll):
         chunk = slice(start, start + unroll)
-        yield LMBatch(inputs[:, chunk].to(device), targets[:, chunk].to(device), carried)
+        yield LMBatch(inputs[:, chunk], targets[:, chunk], carried)
 
 
-def padded_batch(sequences: list[np.ndarray], start_id: int, pad_id: int, device: str) -> LMBatch:
-    """Sequences as one batch: inputs ``[start, s_0 .. s_{n-2}]``, targets ``[s_0 .. s_{n-1}]``, padded."""
-    width = max(len(s) for s in sequences)
+def padded_batch(sequences: list[np.ndarray], start_id: int, pad_id: int, device: str,
+                 width: int | None = None) -> LMBatch:
+    """Sequences as one batch: inputs ``[start, s_0 .. s_{n-2}]``, targets ``[s_0 .. s_{n-1}]``, padded.
+
+    The batch is as wide as its longest sequence, or ``width`` when given (a fixed shape).
+    """
+    width = max(width or 0, max(len(s) for s in sequences))
     inputs = np.full((len(sequences), width), pad_id, dtype=np.int64)
     targets = np.full((len(sequences), width), IGNORE, dtype=np.int64)
     for row, sequence in enumerate(sequences):
@@ -98,3 +108,13 @@ def padded_batch(sequences: list[np.ndarray], start_id: int, pad_id: int, device
         inputs[row, 1 : len(sequence)] = sequence[:-1]
         targets[row, : len(sequence)] = sequence
     return LMBatch(torch.from_numpy(inputs).to(device), torch.from_numpy(targets).to(device))
+
+
+def pad_to(batch: LMBatch, width: int, pad_id: int) -> LMBatch:
+    """``batch`` padded on the right to ``width`` steps (inputs with ``pad_id``, targets with :data:`IGNORE`)."""
+    extra = width - batch.inputs.shape[1]
+    if extra <= 0:
+        return batch
+    pad = torch.nn.functional.pad
+    return LMBatch(pad(batch.inputs, (0, extra), value=pad_id), pad(batch.targets, (0, extra), value=IGNORE),
+                   batch.carried)

@@ -8,7 +8,6 @@ the same way: ``trials = run(...)``, ``best = winners(trials, metric)``,
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import altair as alt
@@ -17,7 +16,7 @@ import pandas as pd
 
 from scaling_core import charts
 from scaling_core.fit import ModelSizeFit, PowerLawConstantFit, PowerLawFit
-from scaling_core.sweep.executors import LocalExecutor
+from scaling_core.sweep.executors import local_executor
 from scaling_core.sweep.run import SweepSpec, best_per_shard, run_sweep
 
 FITTED = "power-law fit"
@@ -34,10 +33,11 @@ def run(spec: SweepSpec, store: str | Path, device: str = "cpu", workers: int = 
         history: bool = False, progress: bool = False) -> pd.DataFrame:
     """Run, resume or only read ``spec`` in ``store`` with local worker processes.
 
-    ``workers`` is capped at the machine's cores; one worker trains in-process.
+    On a CPU ``workers`` processes (capped at the machine's cores; one trains
+    in-process); on a GPU the executor's own processes per device and stacks
+    (:func:`~scaling_core.sweep.executors.local_executor`).
     """
-    workers = max(1, min(int(workers), os.cpu_count() or 1))
-    with LocalExecutor(workers, devices=(device,)) as executor:
+    with local_executor(device, workers) as executor:
         return run_sweep(spec, store, executor, progress=progress, history=history)
 
 

@@ -43,8 +43,8 @@ import yaml
 from scaling_core.paths import results_dir
 from scaling_core.profiles import PROFILES
 
-SHOWN_COLUMNS = ["shard", "shard_units", "family", "size", "lr", "batch_size", "status",
-                 "train_loss", "num_params", "steps", "wall_time"]
+SHOWN_COLUMNS = ["shard", "shard_units", "family", "size", "lr", "batch_size", "status", "stop_reason",
+                 "improving", "train_loss", "num_params", "steps", "wall_time"]
 
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
@@ -58,8 +58,12 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     runner.add_argument("--profile", default="smoke", help=f"with --experiment: {', '.join(PROFILES)}")
     runner.add_argument("--seed", type=int, default=0, help="with --experiment: the chapter seed")
     runner.add_argument("--store", help="results store (default: the chapter's, or results/sweeps/)")
-    runner.add_argument("--workers", type=int, default=1, help="trials at once (local executor)")
+    runner.add_argument("--workers", type=int, default=1, help="trials at once on a CPU (local executor)")
     runner.add_argument("--device", action="append", help="torch device; repeat to use several")
+    runner.add_argument("--trials-per-device", type=int, default=None,
+                        help="processes sharing each GPU (default 2)")
+    runner.add_argument("--stack", type=int, default=None,
+                        help="most trials trained as one stack (default: 1 on a CPU, 16 on a GPU)")
     runner.add_argument("--threads", type=int, default=1, help="torch threads per trial")
     runner.add_argument("--executor", choices=("local", "ray"), default="local")
     runner.add_argument("--ray-address", default=None, help="'auto', 'ray://host:10001' or none")
@@ -119,12 +123,15 @@ def _spec_and_store(args: argparse.Namespace):
 
 
 def _executor(args: argparse.Namespace):
-    from scaling_core.sweep.executors import LocalExecutor, RayExecutor
+    from scaling_core.sweep.executors import GPU_STACK, TRIALS_PER_DEVICE, LocalExecutor, RayExecutor
 
     if args.executor == "ray":
-        return RayExecutor(address=args.ray_address, gpus_per_trial=args.gpus_per_trial)
-    return LocalExecutor(args.workers, devices=tuple(args.device or ("cpu",)),
-                         threads_per_worker=args.threads)
+        return RayExecutor(address=args.ray_address, gpus_per_trial=args.gpus_per_trial, stack=args.stack or 1)
+    devices = tuple(args.device or ("cpu",))
+    gpu = any(d.startswith("cuda") for d in devices)
+    workers = (args.trials_per_device or TRIALS_PER_DEVICE) * len(devices) if gpu else args.workers
+    return LocalExecutor(workers, devices=devices, threads_per_worker=args.threads,
+                         stack=args.stack or (GPU_STACK if gpu else 1))
 
 
 def _show(args: argparse.Namespace) -> int:

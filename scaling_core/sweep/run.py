@@ -28,7 +28,7 @@ from scaling_core.sweep.search import SearchSpec, plan_shard
 from scaling_core.sweep.store import FINISHED, Store
 from scaling_core.sweep.task import Task, TaskSpec, example_order
 from scaling_core.sweep.trainer import TrainerSettings
-from scaling_core.sweep.worker import TrialJob
+from scaling_core.sweep.worker import TrialJob, stack_groups
 
 
 @dataclass(frozen=True)
@@ -222,6 +222,9 @@ class _Sweep:
         todo = [job for job in jobs if statuses.get(job.key) not in FINISHED]
         bar.update(len(jobs) - len(todo))
         started = lambda job, device: self.store.start(job.key, device)  # noqa: E731
+        stack = getattr(self.executor, "stack", 1)
+        if stack > 1 and getattr(self.task, "stackable", False) and not self.spec.save_models:
+            todo = stack_groups(todo, stack)  # trials differing only in learning rate and seed train together
         for job, outcome in self.executor.run(todo, on_start=started):
             self.store.finish(job.key, outcome)
             bar.update(1)

@@ -6,7 +6,8 @@ processes serialised by SQLite's own locks (every write is one ``BEGIN
 IMMEDIATE`` transaction, waiting on a busy timeout).
 
 A trial's row holds its resolved configuration, seed, code version, git commit,
-shard size, parameter count, metrics, timings, device and status. Status moves
+shard size, parameter count, metrics, timings, device and status, and why it stopped
+(``stop_reason``) and whether it was still improving then (``improving``). Status moves
 ``pending`` -> ``running`` -> ``done`` or ``failed``; ``starts`` counts how many
 times a trial was started, so a resumed sweep can show that nothing ran twice.
 """
@@ -32,8 +33,10 @@ PLAN_COLUMNS = (
 )
 OUTCOME_COLUMNS = (
     "status", "reason", "num_params", "metrics", "train_loss", "best_step", "best_epoch", "steps",
-    "epochs", "history", "wall_time", "device",
+    "epochs", "history", "wall_time", "device", "stop_reason", "improving",
 )
+ADDED_COLUMNS = {"stop_reason": "TEXT", "improving": "INTEGER"}
+"""Columns newer than the first stores: added to an older store when it is next written."""
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS trials (
@@ -45,7 +48,7 @@ CREATE TABLE IF NOT EXISTS trials (
     status TEXT NOT NULL DEFAULT 'pending', reason TEXT, starts INTEGER NOT NULL DEFAULT 0,
     num_params INTEGER, metrics TEXT, train_loss REAL, best_step INTEGER, best_epoch REAL,
     steps INTEGER, epochs REAL, history TEXT, wall_time REAL, device TEXT,
-    created_at REAL, started_at REAL, finished_at REAL
+    created_at REAL, started_at REAL, finished_at REAL, stop_reason TEXT, improving INTEGER
 );
 CREATE INDEX IF NOT EXISTS trials_sweep ON trials (sweep, shard);
 CREATE TABLE IF NOT EXISTS sweeps (name TEXT PRIMARY KEY, spec TEXT, completed_at REAL);
@@ -131,6 +134,10 @@ class Store:
         assignments = ", ".join(f"{c} = ?" for c in names)
         values = [_cell(outcome[c]) for c in names]
         with self._write() as db:
+            present = {row[1] for row in db.execute("PRAGMA table_info(trials)")}
+            for column, kind in ADDED_COLUMNS.items():
+                if column not in present:
+                    db.execute(f"ALTER TABLE trials ADD COLUMN {column} {kind}")
             db.execute(
                 f"UPDATE trials SET {assignments}, finished_at = ? WHERE key = ?",
                 (*values, time.time(), key),
@@ -162,6 +169,9 @@ class Store:
             query, params = query + " WHERE sweep = ?", (sweep,)
         frame = pd.read_sql_query(query + " ORDER BY shard, family, size, sample, key", self._db,
                                   params=params)
+        for column in ADDED_COLUMNS:  # stores written before these columns existed
+            if column not in frame.columns:
+                frame[column] = None
         metrics = pd.DataFrame([_json(m, {}) for m in frame.pop("metrics")],
                                index=frame.index)
         frame = pd.concat([frame, metrics.astype(float)], axis=1)

@@ -11,7 +11,12 @@ keyword arguments), so they never need to be pickled.
 
 Optionally a task may define ``example_order(seed) -> ndarray``: the order in which
 nested shards take training examples (e.g. class-balanced); without it shards take
-a seeded random permutation (see :func:`example_order`).
+a seeded random permutation (see :func:`example_order`). Two optional flags speed
+training on a GPU: ``stackable = True`` lets trials that differ only in learning rate
+and seed train as one stack (:mod:`scaling_core.sweep.stack_trainer`; batches that may
+differ in shape need ``stack_batches(batches)``), and ``graph_safe = True`` says a
+training step reads nothing back to the host and keeps its shapes, so it can be replayed
+from a CUDA graph (:mod:`scaling_core.sweep.graphs`).
 """
 
 from __future__ import annotations

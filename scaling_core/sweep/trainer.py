@@ -2,14 +2,23 @@
 
 :func:`train_trial` trains a model on a shard with Adam, plain SGD or Nesterov
 momentum (no weight decay or other capacity-limiting regularisation, as in the
-paper's model search), evaluates on
-the validation set V every ``eval_interval`` steps, stops early when the search
-metric ``task.metrics[0]`` has not improved for ``patience`` evaluations, and keeps
-the validation metrics of the best evaluation together with the mean training
-loss of the steps before it (their gap shows over- or under-fitting).
+paper's model search), evaluates on the validation set V every ``eval_interval``
+steps, stops early when the search metric ``task.metrics[0]`` has not improved for
+``patience`` evaluations, and keeps the validation metrics of the best evaluation
+together with the mean training loss of the steps before it (their gap shows over-
+or under-fitting). Every trial records why it stopped (:data:`STOP_REASONS`) and
+whether its last evaluation was still its best (``improving``): a trial stopped by a
+cap while still improving did not converge.
 
-A non-finite training loss or search metric ends the trial as ``failed`` with its
-reason: divergence is a result of the sampled learning rate, not an error.
+A non-finite training loss or search metric ends the trial as ``failed``
+(``diverged``): divergence is a result of the sampled learning rate, not an error.
+
+The hot path reads nothing back to the host between evaluations: the training loss is
+summed on the device and read at evaluations only. On CUDA the trainer turns on TF32,
+trains under bfloat16 autocast (``settings.amp``), uses fused Adam, and replays the
+step from CUDA graphs when the task is ``graph_safe`` (:mod:`scaling_core.sweep.graphs`).
+:func:`scaling_core.sweep.stack_trainer.train_stack` runs the same loop for several
+trials at once.
 """
 
 from __future__ import annotations
@@ -18,22 +27,29 @@ import contextlib
 import math
 import time
 from dataclasses import asdict, dataclass, field
-from typing import Any, Callable, Iterator
+from typing import Any, Callable, Iterator, Sequence
 
 import numpy as np
 import torch
 
+from scaling_core.sweep.graphs import CapturedStep
 from scaling_core.sweep.task import Task
 
 
 OPTIMIZERS = ("adam", "sgd", "nesterov")
 """Optimizers a trial may use: Adam, plain SGD, SGD with Nesterov momentum 0.9."""
 
+STOP_REASONS = ("early_stop", "max_steps", "max_epochs", "time_budget", "diverged", "error")
+"""Why a trial stopped: no improvement for ``patience`` evaluations, a budget cap, the
+sweep's time budget, a non-finite loss, or an exception."""
 
-def make_optimizer(name: str, parameters, lr: float) -> torch.optim.Optimizer:
-    """The optimizer ``name`` (one of :data:`OPTIMIZERS`) with no weight decay."""
+
+def make_optimizer(name: str, parameters, lr: float, device: str = "cpu") -> torch.optim.Optimizer:
+    """The optimizer ``name`` (one of :data:`OPTIMIZERS`) with no weight decay (fused Adam on CUDA)."""
     if name == "adam":
-        return torch.optim.Adam(parameters, lr=lr, weight_decay=0.0)
+        cuda = str(device).startswith("cuda")
+        options = {"fused": True, "capturable": True} if cuda else {}
+        return torch.optim.Adam(parameters, lr=lr, weight_decay=0.0, **options)
     if name == "sgd":
         return torch.optim.SGD(parameters, lr=lr, weight_decay=0.0)
     if name == "nesterov":
@@ -86,7 +102,9 @@ class TrialResult:
 
     ``metrics`` are the validation metrics at the best evaluation (by
     ``task.metrics[0]``), ``train_loss`` the mean training loss over the steps
-    before that evaluation; ``history`` lists every evaluation.
+    before that evaluation; ``history`` lists every evaluation; ``stop_reason`` is one
+    of :data:`STOP_REASONS` and ``improving`` says whether the last evaluation was the
+    best so far.
     """
 
     status: str  # "done" or "failed"
@@ -99,6 +117,8 @@ class TrialResult:
     epochs: float = 0.0
     wall_time: float = 0.0
     history: list[dict[str, float]] = field(default_factory=list)
+    stop_reason: str | None = None
+    improving: bool | None = None
 
 
 Callback = Callable[[dict[str, float]], None]
@@ -113,6 +133,8 @@ def train_trial(
     device: str = "cpu",
     settings: TrainerSettings = TrainerSettings(),
     callbacks: tuple[Callback, ...] = (),
+    graphs: bool | None = None,
+    deadline: float | None = None,
 ) -> TrialResult:
     """Train ``model`` on the examples ``shard_indices`` of ``task`` and evaluate on V.
 
@@ -132,95 +154,177 @@ def train_trial(
     settings : TrainerSettings
     callbacks : tuple of callables
         Each gets every evaluation's history row.
+    graphs : bool or None
+        Replay the step from CUDA graphs; ``None``: on CUDA when ``task.graph_safe``.
+    deadline : float or None
+        A ``time.monotonic()`` value: the trial stops there with ``stop_reason``
+        ``"time_budget"`` (the sweep reruns it later; it is not a result).
 
     Returns
     -------
     TrialResult
     """
-    start = time.perf_counter()
+    fast_math(device)
     model.to(device)
-    optimizer = make_optimizer(config.get("optimizer", "adam"), model.parameters(), config["lr"])
-    generator = torch.Generator().manual_seed(int(config["seed"]))
-    batch_size = int(config["batch_size"])
-    epoch_steps = steps_per_epoch(task, shard_indices, batch_size)
-    interval = settings.eval_interval(epoch_steps)
-    result = TrialResult(status="done")
-    batches = _endless(task, shard_indices, batch_size, generator, device)
-    best, stale, losses = math.inf, 0, []
-    autocast = _autocast(device, settings.amp)
-    while stale < settings.patience and result.steps < settings.max_steps:
-        loss = _step(task, model, optimizer, next(batches), autocast, settings.grad_clip)
+    optimizer = make_optimizer(config.get("optimizer", "adam"), model.parameters(), config["lr"], device)
+    autocast = autocast_factory(device, settings.amp)
+    batches = endless_batches(task, shard_indices, int(config["batch_size"]), batch_generator(config["seed"]), device)
+
+    def step(batch) -> torch.Tensor:
+        model.train()
+        with autocast():
+            loss = task.train_loss(model, batch)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        if settings.grad_clip is not None:
+            torch.nn.utils.clip_grad_norm_(model.parameters(), settings.grad_clip)
+        optimizer.step()
+        return loss.detach().float().reshape(1)
+
+    captured = use_graphs(task, device, graphs)
+    stepper = CapturedStep(step) if captured else step
+    members = [Progress(steps_per_epoch(task, shard_indices, int(config["batch_size"])), settings, callbacks)]
+    run_members(members, lambda active: stepper(next(batches)),
+                lambda k: evaluate_model(task, model, device, autocast), task.metrics[0], deadline)
+    return members[0].result
+
+
+class Progress:
+    """The bookkeeping of one trial: steps, epochs, evaluations, the best one, why it stopped."""
+
+    def __init__(self, epoch_steps: int, settings: TrainerSettings, callbacks: Sequence[Callback] = ()):
+        self.epoch_steps, self.settings, self.callbacks = epoch_steps, settings, tuple(callbacks)
+        self.interval = settings.eval_interval(epoch_steps)
+        self.result = TrialResult(status="done")
+        self.best, self.stale, self.since_eval = math.inf, 0, 0
+        self.started = time.perf_counter()
+
+    def stepped(self) -> bool:
+        """Count one step; ``True`` when an evaluation is due (every ``interval`` steps, and at a cap)."""
+        result = self.result
         result.steps += 1
-        result.epochs = result.steps / epoch_steps
-        if not math.isfinite(loss):
-            return _failed(result, f"non-finite training loss {loss} at step {result.steps}", start)
-        losses.append(loss)
-        at_end = result.epochs >= settings.max_epochs or result.steps >= settings.max_steps
-        if result.steps % interval and not at_end:
-            continue
-        row = _evaluate(task, model, device, autocast, result, float(np.mean(losses)))
-        losses = []
-        for callback in callbacks:
+        result.epochs = result.steps / self.epoch_steps
+        self.since_eval += 1
+        return result.steps % self.interval == 0 or self._cap() is not None
+
+    def _cap(self) -> str | None:
+        if self.result.steps >= self.settings.max_steps:
+            return "max_steps"
+        if self.result.epochs >= self.settings.max_epochs:
+            return "max_epochs"
+        return None
+
+    def evaluated(self, metric: str, loss_sum: float, metrics: dict[str, float]) -> bool:
+        """Record one evaluation after ``since_eval`` steps whose losses sum to ``loss_sum``; ``True`` when done."""
+        result = self.result
+        train_loss = loss_sum / max(self.since_eval, 1)
+        self.since_eval = 0
+        if not math.isfinite(train_loss):
+            return self.failed(f"non-finite training loss {train_loss} before step {result.steps}")
+        row = {"step": result.steps, "epoch": result.epochs, "train_loss": train_loss}
+        row.update({name: float(value) for name, value in metrics.items()})
+        result.history.append(row)
+        for callback in self.callbacks:
             callback(row)
-        score = row[task.metrics[0]]
+        score = row[metric]
         if not math.isfinite(score):
-            return _failed(result, f"non-finite {task.metrics[0]} {score} at step {result.steps}", start)
-        if score < best:
-            best, stale = score, 0
-            _keep_best(result, row)
+            return self.failed(f"non-finite {metric} {score} at step {result.steps}")
+        if score < self.best:
+            self.best, self.stale = score, 0
+            result.metrics = {k: v for k, v in row.items() if k not in ("step", "epoch", "train_loss")}
+            result.train_loss, result.best_step, result.best_epoch = train_loss, result.steps, result.epochs
         else:
-            stale += 1
-        if at_end:
-            break
-    result.wall_time = time.perf_counter() - start
-    return result
+            self.stale += 1
+        result.improving = self.stale == 0
+        stop = "early_stop" if self.stale >= self.settings.patience else self._cap()
+        if stop is not None:
+            self.stopped(stop)
+        return stop is not None
+
+    def failed(self, reason: str, stop_reason: str = "diverged") -> bool:
+        self.result.status, self.result.reason = "failed", reason
+        self.stopped(stop_reason)
+        return True
+
+    def stopped(self, reason: str) -> None:
+        """Record why and when the trial stopped."""
+        self.result.stop_reason = reason
+        self.result.wall_time = time.perf_counter() - self.started
 
 
-def _endless(task, indices, batch_size, generator, device) -> Iterator[Any]:
+def run_members(members: list[Progress], step: Callable[[list[int]], torch.Tensor],
+                evaluate: Callable[[int], dict[str, float]], metric: str, deadline: float | None = None,
+                drop: Callable[[list[int]], None] | None = None) -> None:
+    """The training loop of one or several trials stepping together.
+
+    ``step(active)`` makes one optimizer step of the members ``active`` (indices into
+    ``members``) and returns their training losses, shape ``(len(active),)``, on the
+    device; ``evaluate(k)`` returns member ``k``'s validation metrics, of which ``metric``
+    decides early stopping; ``drop(kept)`` is told which positions of the active members
+    go on after some stopped. The losses are read back to the host at evaluations only.
+    """
+    active = list(range(len(members)))
+    running = None
+    while active:
+        if deadline is not None and time.monotonic() >= deadline:
+            for k in active:
+                members[k].stopped("time_budget")
+            return
+        losses = step(active)
+        running = losses.clone() if running is None else running.add_(losses)
+        due = [i for i, k in enumerate(active) if members[k].stepped()]
+        if not due:
+            continue
+        sums = running.tolist()  # the one read-back, at evaluations only
+        stopped = []
+        for i in due:
+            if members[active[i]].evaluated(metric, sums[i], evaluate(active[i])):
+                stopped.append(i)
+            running[i] = 0.0
+        if stopped:
+            kept = [i for i in range(len(active)) if i not in stopped]
+            active = [active[i] for i in kept]
+            running = running[kept] if kept else None
+            if drop is not None and active:
+                drop(kept)
+
+
+def evaluate_model(task, model, device, autocast) -> dict[str, float]:
+    model.eval()
+    with torch.no_grad(), autocast():
+        metrics = task.evaluate(model, device)
+    model.train()
+    return metrics
+
+
+def endless_batches(task, indices, batch_size, generator, device) -> Iterator[Any]:
     """Batches of shuffled epochs, one after another, without end."""
     while True:
         yield from task.train_batches(indices, batch_size, generator, device)
 
 
-def _autocast(device: str, amp: bool):
-    """A fresh-per-use autocast context factory: bfloat16 on CUDA, nothing elsewhere."""
-    if amp and device.startswith("cuda"):
-        return lambda: torch.autocast("cuda", dtype=torch.bfloat16)
+def batch_generator(seed: int) -> torch.Generator:
+    return torch.Generator().manual_seed(int(seed))
+
+
+def autocast_factory(device: str, amp: bool):
+    """A fresh-per-use autocast context factory: bfloat16 on CUDA, nothing elsewhere.
+
+    The weight cast cache is off: a cached cast would be baked into a CUDA graph.
+    """
+    if amp and str(device).startswith("cuda"):
+        return lambda: torch.autocast("cuda", dtype=torch.bfloat16, cache_enabled=False)
     return contextlib.nullcontext
 
 
-def _step(task, model, optimizer, batch, autocast, grad_clip) -> float:
-    """One optimizer step; returns the batch's training loss."""
-    model.train()
-    with autocast():
-        loss = task.train_loss(model, batch)
-    optimizer.zero_grad(set_to_none=True)
-    loss.backward()
-    if grad_clip is not None:
-        torch.nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
-    optimizer.step()
-    return float(loss.detach())
+def use_graphs(task, device: str, graphs: bool | None) -> bool:
+    if graphs is None:
+        graphs = bool(getattr(task, "graph_safe", False))
+    return graphs and str(device).startswith("cuda")
 
 
-def _evaluate(task, model, device, autocast, result, train_loss) -> dict[str, float]:
-    """Validation metrics now, as one history row (also appended to ``result``)."""
-    model.eval()
-    with torch.no_grad(), autocast():
-        metrics = task.evaluate(model, device)
-    row = {"step": result.steps, "epoch": result.epochs, "train_loss": train_loss}
-    row.update({name: float(value) for name, value in metrics.items()})
-    result.history.append(row)
-    return row
-
-
-def _keep_best(result: TrialResult, row: dict[str, float]) -> None:
-    """Record ``row`` as the best evaluation so far."""
-    result.metrics = {k: v for k, v in row.items() if k not in ("step", "epoch", "train_loss")}
-    result.train_loss = row["train_loss"]
-    result.best_step, result.best_epoch = int(row["step"]), float(row["epoch"])
-
-
-def _failed(result: TrialResult, reason: str, start: float) -> TrialResult:
-    result.status, result.reason = "failed", reason
-    result.wall_time = time.perf_counter() - start
-    return result
+def fast_math(device: str) -> None:
+    """TF32 matrix products and convolutions on CUDA (float32 work outside autocast)."""
+    if str(device).startswith("cuda"):
+        torch.backends.cuda.matmul.allow_tf32 = True
+        torch.backends.cudnn.allow_tf32 = True

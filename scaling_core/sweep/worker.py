@@ -9,6 +9,11 @@ deterministic for a fixed thread count (``torch.use_deterministic_algorithms`` i
 not needed there, and importing its machinery costs seconds per process). Artefacts (the trained
 weights, when asked for) are written to a temporary file and renamed into place,
 so a killed trial never leaves a half-written file behind.
+
+Trials that differ only in their learning rate and seed (same task, family, size,
+batch size, optimizer and shard) can run as one stack (:func:`stack_groups`,
+:func:`execute_unit`); each member's outcome is the one its lone trial would have had,
+up to rounding.
 """
 
 from __future__ import annotations
@@ -18,13 +23,14 @@ import random
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
 import numpy as np
 import torch
 
+from scaling_core.sweep.stack_trainer import train_stack
 from scaling_core.sweep.task import TaskSpec, example_order
-from scaling_core.sweep.trainer import TrainerSettings, train_trial
+from scaling_core.sweep.trainer import TrainerSettings, TrialResult, train_trial
 
 
 @dataclass(frozen=True)
@@ -51,31 +57,81 @@ def execute_trial(job: TrialJob, device: str = "cpu") -> dict[str, Any]:
     Any exception inside the trial is returned as a ``failed`` outcome with a
     one-line reason, so one broken trial never stops a sweep.
     """
+    return execute_unit((job,), device)[0]
+
+
+def execute_unit(jobs: Sequence[TrialJob], device: str = "cpu") -> list[dict[str, Any]]:
+    """Train ``jobs`` (one trial, or a stack of trials from :func:`stack_groups`); one outcome each.
+
+    A stack trains its members together (:func:`~scaling_core.sweep.stack_trainer.train_stack`);
+    an exception fails every member with the same one-line reason.
+    """
     try:
-        return _run(job, device)
+        return _run(jobs[0], device) if len(jobs) == 1 else _run_stack(jobs, device)
     except Exception as error:  # noqa: BLE001 - recorded as the trial's failure reason
         reason = f"{type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''}"
-        return {"status": "failed", "reason": reason, "device": device}
+        return [{"status": "failed", "reason": reason, "stop_reason": "error", "device": device} for _ in jobs]
 
 
-def _run(job: TrialJob, device: str) -> dict[str, Any]:
+def stack_key(job: TrialJob) -> tuple:
+    """What trials of one stack share: task, family, size, batch size, optimizer, shard length, trainer."""
+    return (job.task.factory, repr(sorted(job.task.kwargs.items())), job.family, float(job.size), job.batch_size,
+            job.optimizer, job.shard_seed, job.shard_length, job.settings)
+
+
+def stack_groups(jobs: Sequence[TrialJob], max_members: int) -> list[tuple[TrialJob, ...]]:
+    """``jobs`` cut into stacks of at most ``max_members`` trials with the same :func:`stack_key` (order kept)."""
+    groups: dict[tuple, list[list[TrialJob]]] = {}
+    order: list[tuple[tuple, int]] = []
+    for job in jobs:
+        stacks = groups.setdefault(stack_key(job), [])
+        if not stacks or len(stacks[-1]) >= max(1, max_members):
+            stacks.append([])
+            order.append((stack_key(job), len(stacks) - 1))
+        stacks[-1].append(job)
+    return [tuple(groups[key][i]) for key, i in order]
+
+
+def _run(job: TrialJob, device: str) -> list[dict[str, Any]]:
     task = job.task.build()
     indices = example_order(task, job.shard_seed)[: job.shard_length]
     _seed_everything(job.trial_seed)
     model = task.build_model(job.family, job.size)
-    config = {"lr": job.lr, "batch_size": job.batch_size, "seed": job.trial_seed,
-              "optimizer": job.optimizer}
-    result = train_trial(task, model, indices, config, device, job.settings)
+    result = train_trial(task, model, indices, _config(job), device, job.settings)
+    _save(job, model, result)
+    return [_outcome(result, model, device)]
+
+
+def _run_stack(jobs: Sequence[TrialJob], device: str) -> list[dict[str, Any]]:
+    task = jobs[0].task.build()
+    models, shards = [], []
+    for job in jobs:
+        shards.append(example_order(task, job.shard_seed)[: job.shard_length])
+        _seed_everything(job.trial_seed)  # each member starts where its lone trial would
+        models.append(task.build_model(job.family, job.size))
+    results = train_stack(task, models, shards, [_config(job) for job in jobs], device, jobs[0].settings)
+    return [_outcome(result, model, device, len(jobs)) for result, model in zip(results, models)]
+
+
+def _config(job: TrialJob) -> dict[str, Any]:
+    return {"lr": job.lr, "batch_size": job.batch_size, "seed": job.trial_seed, "optimizer": job.optimizer}
+
+
+def _save(job: TrialJob, model: torch.nn.Module, result: TrialResult) -> None:
     if job.artefact_dir and result.status == "done":
         _atomic_save({"state_dict": model.state_dict(), "history": result.history},
                      Path(job.artefact_dir) / f"{job.key}.pt")
+
+
+def _outcome(result: TrialResult, model: torch.nn.Module, device: str, stacked: int = 1) -> dict[str, Any]:
     return {
-        "status": result.status, "reason": result.reason, "device": device,
+        "status": result.status, "reason": result.reason, "device": device if stacked == 1 else f"{device} x{stacked}",
         "num_params": sum(p.numel() for p in model.parameters()),
         "metrics": result.metrics, "train_loss": result.train_loss,
         "best_step": result.best_step, "best_epoch": result.best_epoch,
         "steps": result.steps, "epochs": result.epochs,
         "history": result.history, "wall_time": result.wall_time,
+        "stop_reason": result.stop_reason, "improving": result.improving,
     }
 
 

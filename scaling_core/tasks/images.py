@@ -15,7 +15,6 @@ under bf16 autocast. The chapter's per-profile settings live in
 from __future__ import annotations
 
 import hashlib
-from contextlib import nullcontext
 from typing import Iterator
 
 import numpy as np
@@ -83,11 +82,6 @@ def _fingerprint(*parts: np.ndarray | str) -> str:
     return digest.hexdigest()
 
 
-def _autocast(device: torch.device):
-    """bf16 autocast on CUDA, nothing elsewhere."""
-    return torch.autocast("cuda", dtype=torch.bfloat16) if device.type == "cuda" else nullcontext()
-
-
 class ImageTask:
     """A :class:`~scaling_core.sweep.task.Task` for image (or 1-D sequence) classification.
 
@@ -109,6 +103,8 @@ class ImageTask:
 
     unit = "images"
     metrics = ("val_top1_error", "val_top5_error", "val_xent")
+    stackable = True  # batches are equal-shape (images, labels) tensors
+    graph_safe = True  # the step reads nothing back to the host
 
     def __init__(self, name: str, train: ImageSet, val: ImageSet, families: dict, seed: int = 0,
                  augment_train: bool = True, norm: str = "batch"):
@@ -178,9 +174,7 @@ class ImageTask:
     def train_loss(self, model: torch.nn.Module, batch: tuple[torch.Tensor, torch.Tensor]) -> torch.Tensor:
         """Mean cross-entropy of ``model`` on ``batch``."""
         x, y = batch
-        with _autocast(x.device):
-            logits = model(x)
-        return F.cross_entropy(logits.float(), y)
+        return F.cross_entropy(model(x).float(), y)
 
     @torch.no_grad()
     def evaluate(self, model: torch.nn.Module, device: str) -> dict[str, float]:
@@ -195,8 +189,7 @@ class ImageTask:
         xent = top1 = top5 = 0.0
         for start in range(0, len(labels), EVAL_BATCH):
             x, y = self._inputs(images[start:start + EVAL_BATCH]), labels[start:start + EVAL_BATCH]
-            with _autocast(x.device):
-                logits = model(x).float()  # (B, num_classes)
+            logits = model(x).float()  # (B, num_classes), under the trainer's autocast
             xent += F.cross_entropy(logits, y, reduction="sum").item()
             hits = logits.topk(top_k, dim=1).indices == y[:, None]  # (B, top_k)
             top1 += hits[:, 0].sum().item()

@@ -32,7 +32,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from scaling_core.data.lm_batches import IGNORE, LMBatch, PackedSequences, padded_batch, stream_batches
+from scaling_core.data.lm_batches import IGNORE, LMBatch, PackedSequences, pad_to, padded_batch, stream_batches
 from scaling_core.data.lm_corpora import CHAR_DATASETS, WORD_DATASETS, load_sentence_corpus
 from scaling_core.data.text import CharVocabulary, WordVocabulary, whitespace_tokenize, word_tokenize
 from scaling_core.models.lstm_lm import LSTMConfig, LSTMLanguageModel
@@ -164,10 +164,13 @@ class CharLMTask:
 
     unit = "characters"
     metrics = ("val_loss", "val_bpc")
+    stackable = True  # each sentence starts from a zero state: trials of one width can train stacked
+    graph_safe = True  # on CUDA every batch is padded to max_length: one shape, replayed from a graph
 
     def __init__(self, name, train: PackedSequences, valid: PackedSequences,
                  families: dict[str, list[float]], eval_batch_size: int = 64):
         self.name, self.train, self.valid = name, train, valid
+        self.max_length = int(max(train.lengths().max(initial=1), valid.lengths().max(initial=1)))
         self.vocab = CharVocabulary()
         self.families = _check_families(families)
         self.eval_batch_size = eval_batch_size
@@ -182,8 +185,16 @@ class CharLMTask:
     def train_batches(self, indices: np.ndarray, batch_size: int, generator: torch.Generator,
                       device: str) -> Iterator[LMBatch]:
         order = np.asarray(indices)[torch.randperm(len(indices), generator=generator).numpy()]
+        width = self.max_length if str(device).startswith("cuda") else None  # padding adds nothing to the loss
         for start in range(0, len(order), batch_size):
-            yield self._batch(self.train.take(order[start : start + batch_size]), device)
+            sequences = self.train.take(order[start : start + batch_size])
+            yield padded_batch(sequences, self.vocab.eos_id, self.vocab.pad_id, device, width)
+
+    def stack_batches(self, batches: list[LMBatch]) -> LMBatch:
+        """Members' batches padded to one width and stacked: ``(K, B, T)`` inputs and targets."""
+        width = max(b.inputs.shape[1] for b in batches)
+        padded = [pad_to(b, width, self.vocab.pad_id) for b in batches]
+        return LMBatch(torch.stack([b.inputs for b in padded]), torch.stack([b.targets for b in padded]))
 
     def train_loss(self, model: nn.Module, batch: LMBatch) -> torch.Tensor:
         """Mean cross-entropy per kept character (padding excluded), each sequence from a zero state."""

@@ -77,6 +77,8 @@ class MNIST1DTask:
     """
 
     unit = "samples"
+    stackable = True  # batches are equal-shape (x, y) tensors: trials of one size can train stacked
+    graph_safe = True  # the step reads nothing back to the host
 
     def __init__(self, n_train: int = 4000, n_val: int = 1000, seed: int = 0,
                  search_metric: str = "val_error"):
@@ -91,6 +93,13 @@ class MNIST1DTask:
         for array in (x, y, x_val, y_val):
             digest.update(np.ascontiguousarray(array).tobytes())
         self.fingerprint = digest.hexdigest()[:16]
+        self._on_device: dict[str, tuple[torch.Tensor, ...]] = {}
+
+    def _on(self, device: str) -> tuple[torch.Tensor, ...]:
+        """Training and validation tensors held on ``device`` (moved once)."""
+        if device not in self._on_device:
+            self._on_device[device] = tuple(t.to(device) for t in (self.x, self.y, self.x_val, self.y_val))
+        return self._on_device[device]
 
     def example_units(self) -> np.ndarray:
         return np.ones(len(self.y))
@@ -117,25 +126,26 @@ class MNIST1DTask:
     def train_batches(
         self, indices: np.ndarray, batch_size: int, generator: torch.Generator, device: str
     ) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        x, y, _, _ = self._on(device)
         indices = torch.as_tensor(indices)
-        shuffled = indices[torch.randperm(len(indices), generator=generator)]
+        shuffled = indices[torch.randperm(len(indices), generator=generator)].to(device)
         for start in range(0, len(shuffled), batch_size):
-            batch = shuffled[start : start + batch_size]
-            yield self.x[batch].to(device), self.y[batch].to(device)
+            batch = shuffled[start : start + batch_size]  # gathered on the device
+            yield x[batch], y[batch]
 
     def train_loss(self, model: nn.Module, batch) -> torch.Tensor:
         x, y = batch
         return F.cross_entropy(model(x), y)
 
     def evaluate(self, model: nn.Module, device: str) -> dict[str, float]:
+        _, _, x_val, y_val = self._on(device)
         errors, loss = 0, 0.0
-        for start in range(0, len(self.y_val), 4096):
-            x = self.x_val[start : start + 4096].to(device)
-            y = self.y_val[start : start + 4096].to(device)
+        for start in range(0, len(y_val), 4096):
+            x, y = x_val[start : start + 4096], y_val[start : start + 4096]
             logits = model(x).float()
             loss += float(F.cross_entropy(logits, y, reduction="sum"))
             errors += int((logits.argmax(1) != y).sum())
-        n = len(self.y_val)
+        n = len(y_val)
         return {"val_error": errors / n, "val_loss": loss / n}
 
 

@@ -28,6 +28,7 @@ import numpy as np
 import pandas as pd
 import torch
 import torch.nn.functional as F
+from torch.utils import _pytree as pytree
 
 from scaling_core.data.bpe import BOS_ID, EOS_ID, PAD_ID, train_bpe
 from scaling_core.data.g2p import SymbolTokenizer, characters, ipa_symbols, load_g2p
@@ -53,6 +54,18 @@ class TranslationBatch:
 
     def to(self, device: str) -> TranslationBatch:
         return TranslationBatch(*(t.to(device) for t in (self.src, self.src_lens, self.tgt_in, self.tgt_out)))
+
+    def padded(self, src_width: int, tgt_width: int) -> TranslationBatch:
+        """The batch with ``PAD_ID`` columns appended up to the given widths (the loss ignores them)."""
+        def pad(t, width):
+            return F.pad(t, (0, width - t.shape[1]), value=PAD_ID)
+        return TranslationBatch(pad(self.src, src_width), self.src_lens, pad(self.tgt_in, tgt_width),
+                                pad(self.tgt_out, tgt_width))
+
+
+pytree.register_pytree_node(  # tensors as leaves, so batches of stacked trials go through vmap
+    TranslationBatch, lambda b: ([b.src, b.src_lens, b.tgt_in, b.tgt_out], None),
+    lambda leaves, _: TranslationBatch(*leaves), serialized_type_name="scaling_core.TranslationBatch")
 
 
 def collate(sources: list[np.ndarray], targets: list[np.ndarray]) -> TranslationBatch:
@@ -99,6 +112,8 @@ class TranslationTask:
         self.src_tokenizer, self.tgt_tokenizer = src_tokenizer, tgt_tokenizer
         self.families = {"seq2seq": [int(w) for w in widths]}
         self.model_options = dict(model_options or {})
+        # trials of one width train stacked only without dropout (the stacked LSTM has none)
+        self.stackable = float(self.model_options.get("dropout", Seq2SeqConfig.dropout)) == 0.0
         self.train_text, self.train_src, self.train_tgt = self._encode(train, max_len)
         self.val_text, self.val_src, self.val_tgt = self._encode(val, max_len)
         if not self.train_src or not self.val_src:
@@ -135,6 +150,13 @@ class TranslationTask:
             src_vocab_size=self.src_tokenizer.vocab_size, tgt_vocab_size=self.tgt_tokenizer.vocab_size,
             width=width, pad_id=PAD_ID, bos_id=BOS_ID, eos_id=EOS_ID, **self.model_options,
         )
+
+    def stack_batches(self, batches: list[TranslationBatch]) -> TranslationBatch:
+        """Members' batches padded to common widths and stacked on a leading member axis."""
+        src_width = max(b.src.shape[1] for b in batches)
+        tgt_width = max(b.tgt_in.shape[1] for b in batches)
+        padded = [b.padded(src_width, tgt_width) for b in batches]
+        return TranslationBatch(*(torch.stack(parts) for parts in zip(*(pytree.tree_leaves(b) for b in padded))))
 
     def build_model(self, family: str, size: float) -> Seq2Seq:
         check_choice("family", family, tuple(self.families))
