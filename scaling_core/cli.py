@@ -6,6 +6,10 @@
     Execute every chapter and build the HTML book into ``_build/html``.
 ``scaling-core sweep ...``
     Run or resume a learning-curve sweep (see ``scaling-core sweep --help``).
+``scaling-core pending --profile paper``
+    The chapters whose sweeps at a profile are not complete yet.
+``scaling-core run-pending --profile paper --device cuda --budget 510 --out DIR``
+    Run the next pending chapters for at most ``--budget`` seconds, stores into ``DIR``.
 """
 
 from __future__ import annotations
@@ -26,9 +30,32 @@ def parse_parameters(pairs: list[list[str]] | None) -> dict:
 
 def _chapter(args) -> int:
     from scaling_core.book import execute_chapter
+    from scaling_core.sweep.run import time_budget
 
-    path = execute_chapter(args.source, parse_parameters(args.parameters), args.output_dir)
+    with time_budget(args.time_budget):  # the kernel inherits the deadline through the environment
+        path = execute_chapter(args.source, parse_parameters(args.parameters), args.output_dir)
     print(f"executed -> {path}")
+    return 0
+
+
+def _pending(args) -> int:
+    from scaling_core.pending import format_status, pending
+
+    rows = pending(args.profile, seed=args.seed)
+    print(format_status(rows) if rows else f"every queued chapter's {args.profile} sweeps are complete")
+    return 0
+
+
+def _run_pending(args) -> int:
+    from scaling_core.pending import QUEUE, run_pending
+
+    wanted = set(args.chapters or ())  # chapter keys, or chapter/dataset
+    queue = tuple(q for q in QUEUE if not wanted or q[0] in wanted or f"{q[0]}/{q[1]}" in wanted)
+    rows = run_pending(args.profile, args.device, args.budget, args.out, queue, args.seed, results=args.source)
+    for row in rows:
+        print(f"{row['chapter']:<12} {row['dataset']:<9} {row['seconds']:>7.1f} s  trials {row['trials_before']} -> "
+              f"{row['trials_after']} ({row['pending_after']} pending)  {row['outcome']}")
+    print(f"stores -> {args.out}/results" if rows else "nothing pending in the queue")
     return 0
 
 
@@ -46,6 +73,16 @@ def _book(args) -> int:
     return 0
 
 
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"got {text!r}; allowed: a positive number of seconds")
+    return value
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="scaling-core", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -55,7 +92,26 @@ def build_parser() -> argparse.ArgumentParser:
     chapter.add_argument("-p", "--parameter", dest="parameters", nargs=2, action="append",
                          metavar=("NAME", "VALUE"), help="papermill parameter, e.g. -p profile smoke")
     chapter.add_argument("--output-dir", default=None, help="folder for the executed notebook (default book/)")
+    chapter.add_argument("--time-budget", type=_seconds, default=None, metavar="SECONDS",
+                         help="stop the chapter's sweeps cleanly after this long (a rerun resumes)")
     chapter.set_defaults(handler=_chapter)
+
+    queued = sub.add_parser("pending", help="chapters whose sweeps at a profile are not complete")
+    queued.add_argument("--profile", default="paper", help=f"one of {', '.join(PROFILES)}")
+    queued.add_argument("--seed", type=int, default=0)
+    queued.set_defaults(handler=_pending)
+
+    runner = sub.add_parser("run-pending", help="run the next pending chapters within a time budget")
+    runner.add_argument("--profile", default="paper", help=f"one of {', '.join(PROFILES)}")
+    runner.add_argument("--device", default="cuda", help="torch device")
+    runner.add_argument("--budget", type=_seconds, required=True, help="seconds for all of it")
+    runner.add_argument("--out", required=True, help="folder for the stores and summary.json")
+    runner.add_argument("--chapters", nargs="*", default=None,
+                        help="only these chapters (keys such as image, or image/mnist1d)")
+    runner.add_argument("--from", dest="source", default=None,
+                        help="folder of the stores to resume (default: the repository's results/)")
+    runner.add_argument("--seed", type=int, default=0)
+    runner.set_defaults(handler=_run_pending)
 
     book = sub.add_parser("book", help="execute every chapter and build the HTML book")
     book.add_argument("--profile", default="laptop", help=f"one of {', '.join(PROFILES)}")

@@ -14,7 +14,9 @@ import pytest
 import torch
 import yaml
 
-from scaling_core.sweep.run import SweepSpec, run_sweep
+from scaling_core.sweep.run import (
+    DEADLINE_ENV, SweepSpec, TimeBudgetExceeded, current_deadline, run_sweep, time_budget,
+)
 from scaling_core.sweep.store import Store
 from scaling_core.sweep.task import TaskSpec
 
@@ -120,3 +122,39 @@ def test_a_changed_config_makes_new_trials(tmp_path):
 def test_bad_sweep_configs_are_one_line_errors(bad, match):
     with pytest.raises(ValueError, match=match):
         SweepSpec.from_dict({**CONFIG, **bad})
+
+
+def test_a_time_budget_stops_cleanly_and_the_next_run_resumes_to_the_same_table(tmp_path):
+    torch.set_num_threads(1)
+    spec = SweepSpec.from_dict(CONFIG)
+    started = time.time()
+    run_sweep(spec, tmp_path / "reference.sqlite", progress=False)
+    reference = _table(tmp_path / "reference.sqlite")
+    budget = 0.4 * (time.time() - started)
+
+    store = tmp_path / "budget.sqlite"
+    with pytest.raises(TimeBudgetExceeded, match="run it again to resume"):
+        with time_budget(budget):
+            run_sweep(spec, store, progress=False)
+    cut = _table(store)
+    assert set(cut["status"]) <= {"done", "pending"} and (cut["status"] == "pending").any()
+    with Store(store) as opened:
+        assert opened.completed_spec(spec.name) is None  # a cut sweep is not complete
+
+    run_sweep(spec, store, progress=False)
+    resumed = _table(store)
+    pd.testing.assert_frame_equal(resumed.drop(columns=VOLATILE), reference.drop(columns=VOLATILE),
+                                  check_exact=True)
+
+
+def test_time_budgets_reject_bad_values_and_reach_child_processes(monkeypatch):
+    with pytest.raises(ValueError, match="parameter 'time_budget'"):
+        with time_budget(-5):
+            pass
+    monkeypatch.delenv(DEADLINE_ENV, raising=False)
+    with time_budget(60) as deadline:
+        assert float(os.environ[DEADLINE_ENV]) == deadline == current_deadline()
+    assert DEADLINE_ENV not in os.environ and current_deadline() is None
+    monkeypatch.setenv(DEADLINE_ENV, "soon")
+    with pytest.raises(ValueError, match=DEADLINE_ENV):
+        current_deadline()

@@ -47,7 +47,7 @@ SCALES = {
         "shard_sizes": {"min_units": 64, "max_units": 65536, "factor": 2},  # 11 shards, 3 decades
         "searches": [_search("mlp", (8, 16, 32, 64, 128, 256, 512), samples=3),
                      _search("cnn", (4, 8, 16, 32, 64), samples=3)],
-        "trainer": {"max_epochs": 300, "patience": 8, "min_eval_steps": 20},
+        "trainer": {"max_epochs": 300, "max_steps": 1_000_000, "patience": 8, "min_eval_steps": 20},
         "fit_from": 2048, "bootstrap": 2000, "workers": 4,
     },
 }

@@ -15,6 +15,10 @@ On a Ray cluster, one quarter GPU per trial::
     scaling-core sweep run sweep.yaml --store s.sqlite --executor ray --ray-address auto \\
         --gpus-per-trial 0.25
 
+Stop cleanly after ten minutes (exit status 3 while trials remain; a rerun resumes)::
+
+    scaling-core sweep run --experiment methodology --profile paper --device cuda --time-budget 600
+
 Show the trials (or each shard's winner) of a store::
 
     scaling-core sweep show results/demo.sqlite --best val_error
@@ -69,6 +73,8 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     runner.add_argument("--ray-address", default=None, help="'auto', 'ray://host:10001' or none")
     runner.add_argument("--gpus-per-trial", type=float, default=0.0, help="Ray: GPU fraction")
     runner.add_argument("--quiet", action="store_true", help="no progress bar")
+    runner.add_argument("--time-budget", type=float, default=None, metavar="SECONDS",
+                        help="stop cleanly after this long; a rerun resumes (exit status 3)")
     show = actions.add_parser("show", help="print the trials of a store")
     show.add_argument("store", help="results store")
     show.add_argument("--sweep", help="only this sweep")
@@ -88,12 +94,18 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _run_action(args: argparse.Namespace) -> int:
-    from scaling_core.sweep.run import run_sweep
+    from scaling_core.sweep.run import TimeBudgetExceeded, run_sweep, time_budget
 
     spec, store = _spec_and_store(args)
+    if args.time_budget is not None and not args.time_budget > 0:
+        raise ValueError(f"parameter 'time-budget' got {args.time_budget!r}; allowed: a positive number of seconds")
     executor = _executor(args)
     try:
-        frame = run_sweep(spec, store, executor, progress=not args.quiet)
+        with time_budget(args.time_budget):
+            frame = run_sweep(spec, store, executor, progress=not args.quiet)
+    except TimeBudgetExceeded as stopped:
+        print(f"{stopped} ({store})")
+        return 3
     finally:
         executor.close()
     done = int((frame["status"] == "done").sum())

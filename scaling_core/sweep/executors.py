@@ -41,6 +41,8 @@ GPU_STACK = 16
 """Trials per stack on a GPU (measured on one H200: small models train 5-50x faster per trial in stacks of 16)."""
 TRIALS_PER_DEVICE = 2
 """Processes sharing one GPU by default (one builds its batches while the other computes)."""
+STACK_ENV = "SCALING_CORE_STACK"
+"""Overrides the default most trials per stack (``1``: every trial alone)."""
 
 
 def local_executor(device: str = "cpu", workers: int = 1, trials_per_device: int | None = None,
@@ -60,7 +62,8 @@ def local_executor(device: str = "cpu", workers: int = 1, trials_per_device: int
     """
     gpu = str(device).startswith("cuda")
     processes = (trials_per_device or TRIALS_PER_DEVICE) if gpu else max(1, min(int(workers), os.cpu_count() or 1))
-    return LocalExecutor(processes, devices=(device,), stack=stack or (GPU_STACK if gpu else 1))
+    stack = stack or int(os.environ.get(STACK_ENV) or (GPU_STACK if gpu else 1))
+    return LocalExecutor(processes, devices=(device,), stack=stack)
 
 
 def _units(jobs: Sequence[Unit]) -> list[tuple[TrialJob, ...]]:

@@ -9,11 +9,19 @@ Resume comes from the store: a trial whose key is already ``done`` or ``failed``
 is not run again, and an unfinished one (killed while ``running``) is rerun.
 A sweep recorded complete with the same spec is only read, without building the
 task or its data, so committed results rebuild the book without training.
+
+A time budget (``deadline``, or :func:`time_budget` around any code that runs sweeps,
+or ``$SCALING_CORE_DEADLINE``) stops a sweep cleanly: trials running at the deadline
+stop and go back to ``pending``, every finished trial stays, no later shard starts,
+and :class:`TimeBudgetExceeded` is raised; the next run resumes where this one stopped.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
+import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
@@ -29,6 +37,55 @@ from scaling_core.sweep.store import FINISHED, Store
 from scaling_core.sweep.task import Task, TaskSpec, example_order
 from scaling_core.sweep.trainer import TrainerSettings
 from scaling_core.sweep.worker import TrialJob, stack_groups
+
+
+DEADLINE_ENV = "SCALING_CORE_DEADLINE"
+"""Environment variable holding a ``time.time()`` deadline for every sweep of a process (and its children)."""
+
+
+class TimeBudgetExceeded(RuntimeError):
+    """A sweep stopped at its time budget; what finished is stored and the next run resumes."""
+
+
+_deadline: list[float] = []  # innermost time_budget() last
+
+
+@contextlib.contextmanager
+def time_budget(seconds: float | None):
+    """Sweeps started inside stop ``seconds`` from now (``None``: no budget).
+
+    Also sets ``$SCALING_CORE_DEADLINE`` for processes started inside (papermill kernels).
+    """
+    if seconds is None:
+        yield
+        return
+    if isinstance(seconds, bool) or not isinstance(seconds, (int, float)) or not seconds > 0:
+        raise ValueError(f"parameter 'time_budget' got {seconds!r}; allowed: a positive number of seconds")
+    deadline = time.time() + seconds
+    previous = os.environ.get(DEADLINE_ENV)
+    _deadline.append(deadline)
+    os.environ[DEADLINE_ENV] = repr(deadline)
+    try:
+        yield deadline
+    finally:
+        _deadline.pop()
+        if previous is None:
+            os.environ.pop(DEADLINE_ENV, None)
+        else:
+            os.environ[DEADLINE_ENV] = previous
+
+
+def current_deadline() -> float | None:
+    """The deadline in force: the innermost :func:`time_budget`, else ``$SCALING_CORE_DEADLINE``."""
+    if _deadline:
+        return _deadline[-1]
+    value = os.environ.get(DEADLINE_ENV)
+    if value in (None, ""):
+        return None
+    try:
+        return float(value)
+    except ValueError:
+        raise ValueError(f"${DEADLINE_ENV} got {value!r}; allowed: a time.time() value in seconds") from None
 
 
 @dataclass(frozen=True)
@@ -105,6 +162,7 @@ def run_sweep(
     executor=None,
     progress: bool = True,
     history: bool = False,
+    deadline: float | None = None,
 ) -> pd.DataFrame:
     """Run (or resume, or only read) a sweep and return its trials.
 
@@ -119,17 +177,25 @@ def run_sweep(
         Show a progress bar with ETA.
     history : bool
         Include each trial's evaluations (a list of dicts per row).
+    deadline : float, optional
+        A ``time.time()`` value at which to stop (default :func:`current_deadline`).
 
     Returns
     -------
     pandas.DataFrame
         One row per trial of this sweep (see :meth:`Store.to_frame`).
+
+    Raises
+    ------
+    TimeBudgetExceeded
+        The deadline came first; finished trials are stored, the sweep is not complete.
     """
     store = store if isinstance(store, Store) else Store(store)
     keys = _completed_keys(store, spec)
     if keys is None:
         executor = executor or LocalExecutor()
-        keys = _Sweep(spec, store, executor).run(progress)
+        deadline = current_deadline() if deadline is None else deadline
+        keys = _Sweep(spec, store, executor, deadline).run(progress)
         store.mark_complete(spec.name, json.dumps({"spec": spec.to_json(), "keys": keys}))
     frame = store.to_frame(spec.name, history=history)
     return frame[frame["key"].isin(keys)].reset_index(drop=True)
@@ -160,8 +226,8 @@ def best_per_shard(frame: pd.DataFrame, metric: str, by_family: bool = True) -> 
 class _Sweep:
     """The driver's state while a sweep runs: the task, its shards, the store."""
 
-    def __init__(self, spec: SweepSpec, store: Store, executor):
-        self.spec, self.store, self.executor = spec, store, executor
+    def __init__(self, spec: SweepSpec, store: Store, executor, deadline: float | None = None):
+        self.spec, self.store, self.executor, self.deadline = spec, store, executor, deadline
         self.task: Task = spec.task.build()
         _check_families(spec, self.task)
         order = example_order(self.task, spec.seed)
@@ -175,12 +241,20 @@ class _Sweep:
         with tqdm(total=self._expected_trials(), disable=not progress, desc=self.spec.name,
                   unit="trial") as bar:
             for shard in self.shards:
+                self._check_budget(bar)
                 jobs, rows = self._plan(shard, winners)
                 self.store.add(rows)
                 keys += [job.key for job in jobs]
-                self._run_jobs(jobs, bar)
+                if self._run_jobs(jobs, bar):
+                    self._check_budget(bar, cut=True)
                 winners.update(self._winners(shard, [job.key for job in jobs], winners))
         return keys
+
+    def _check_budget(self, bar, cut: bool = False) -> None:
+        if cut or (self.deadline is not None and time.time() >= self.deadline):
+            done = int((self.store.to_frame(self.spec.name)["status"].isin(FINISHED)).sum())
+            raise TimeBudgetExceeded(f"sweep {self.spec.name!r} stopped at its time budget with {done} trials "
+                                     f"finished ({bar.n} of about {bar.total} this run); run it again to resume")
 
     def _expected_trials(self) -> int:
         later = len(self.shards) - 1
@@ -209,7 +283,7 @@ class _Sweep:
                        lr=trial["lr"], batch_size=trial["batch_size"], trial_seed=seed,
                        shard_seed=self.spec.seed, shard_length=shard.length,
                        settings=self.spec.trainer, artefact_dir=self.artefacts,
-                       optimizer=trial.get("optimizer", "adam"))
+                       optimizer=trial.get("optimizer", "adam"), deadline=self.deadline)
         row = {**trial, "key": key, "sweep": self.spec.name, "task": self.task.name,
                "unit": self.task.unit, "shard": shard.index, "shard_units": shard.units,
                "shard_examples": shard.length, "seed": self.spec.seed, "trial_seed": seed,
@@ -217,7 +291,8 @@ class _Sweep:
                "fingerprint": self.task.fingerprint}
         return job, row
 
-    def _run_jobs(self, jobs: list[TrialJob], bar) -> None:
+    def _run_jobs(self, jobs: list[TrialJob], bar) -> bool:
+        """Run the unfinished ``jobs``; ``True`` if the time budget cut any of them."""
         statuses = self.store.statuses(job.key for job in jobs)
         todo = [job for job in jobs if statuses.get(job.key) not in FINISHED]
         bar.update(len(jobs) - len(todo))
@@ -225,9 +300,15 @@ class _Sweep:
         stack = getattr(self.executor, "stack", 1)
         if stack > 1 and getattr(self.task, "stackable", False) and not self.spec.save_models:
             todo = stack_groups(todo, stack)  # trials differing only in learning rate and seed train together
+        cut = False
         for job, outcome in self.executor.run(todo, on_start=started):
+            if outcome.get("status") == "cut":
+                self.store.release(job.key)
+                cut = True
+                continue
             self.store.finish(job.key, outcome)
             bar.update(1)
+        return cut
 
     def _winners(self, shard: Shard, keys: list[str], winners) -> dict[str, tuple[float, float]]:
         """This shard's best size per family (families without a winner keep their last)."""

@@ -126,6 +126,11 @@ class Store:
                 (time.time(), device, key),
             )
 
+    def release(self, key: str) -> None:
+        """Put a started trial back to ``pending`` (a time budget cut it): the next run trains it again."""
+        with self._write() as db:
+            db.execute("UPDATE trials SET status = 'pending', device = NULL WHERE key = ?", (key,))
+
     def finish(self, key: str, outcome: dict[str, Any]) -> None:
         """Record a trial's outcome (``status`` ``done`` or ``failed`` and its results)."""
         if outcome.get("status") not in FINISHED:

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import contextlib
 import math
+import os
 import time
 from dataclasses import asdict, dataclass, field
 from typing import Any, Callable, Iterator, Sequence
@@ -157,7 +158,7 @@ def train_trial(
     graphs : bool or None
         Replay the step from CUDA graphs; ``None``: on CUDA when ``task.graph_safe``.
     deadline : float or None
-        A ``time.monotonic()`` value: the trial stops there with ``stop_reason``
+        A ``time.time()`` value: the trial stops there with ``stop_reason``
         ``"time_budget"`` (the sweep reruns it later; it is not a result).
 
     Returns
@@ -266,7 +267,7 @@ def run_members(members: list[Progress], step: Callable[[list[int]], torch.Tenso
     active = list(range(len(members)))
     running = None
     while active:
-        if deadline is not None and time.monotonic() >= deadline:
+        if deadline is not None and time.time() >= deadline:
             for k in active:
                 members[k].stopped("time_budget")
             return
@@ -317,9 +318,14 @@ def autocast_factory(device: str, amp: bool):
     return contextlib.nullcontext
 
 
+GRAPHS_ENV = "SCALING_CORE_CUDA_GRAPHS"
+"""Set to ``0`` to train every step eagerly (no CUDA graphs), e.g. to compare or debug."""
+
+
 def use_graphs(task, device: str, graphs: bool | None) -> bool:
+    """Whether to replay steps from CUDA graphs: asked for, or a graph-safe task on CUDA (unless ``$SCALING_CORE_CUDA_GRAPHS=0``)."""
     if graphs is None:
-        graphs = bool(getattr(task, "graph_safe", False))
+        graphs = bool(getattr(task, "graph_safe", False)) and os.environ.get(GRAPHS_ENV, "1") != "0"
     return graphs and str(device).startswith("cuda")
 
 

@@ -21,6 +21,7 @@ from __future__ import annotations
 import os
 import random
 import tempfile
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
@@ -49,6 +50,7 @@ class TrialJob:
     settings: TrainerSettings = field(default_factory=TrainerSettings)
     artefact_dir: str | None = None  # where to save trained weights, if anywhere
     optimizer: str = "adam"  # see scaling_core.sweep.trainer.OPTIMIZERS
+    deadline: float | None = None  # time.time() at which the sweep's time budget ends (not part of the key)
 
 
 def execute_trial(job: TrialJob, device: str = "cpu") -> dict[str, Any]:
@@ -64,8 +66,12 @@ def execute_unit(jobs: Sequence[TrialJob], device: str = "cpu") -> list[dict[str
     """Train ``jobs`` (one trial, or a stack of trials from :func:`stack_groups`); one outcome each.
 
     A stack trains its members together (:func:`~scaling_core.sweep.stack_trainer.train_stack`);
-    an exception fails every member with the same one-line reason.
+    an exception fails every member with the same one-line reason. A trial that the sweep's
+    time budget cuts (or that would start after it) comes back with status ``"cut"``: it is no
+    result, and the driver runs it again next time.
     """
+    if jobs[0].deadline is not None and time.time() >= jobs[0].deadline:
+        return [{"status": "cut", "stop_reason": "time_budget", "device": device} for _ in jobs]
     try:
         return _run(jobs[0], device) if len(jobs) == 1 else _run_stack(jobs, device)
     except Exception as error:  # noqa: BLE001 - recorded as the trial's failure reason
@@ -97,7 +103,7 @@ def _run(job: TrialJob, device: str) -> list[dict[str, Any]]:
     indices = example_order(task, job.shard_seed)[: job.shard_length]
     _seed_everything(job.trial_seed)
     model = task.build_model(job.family, job.size)
-    result = train_trial(task, model, indices, _config(job), device, job.settings)
+    result = train_trial(task, model, indices, _config(job), device, job.settings, deadline=job.deadline)
     _save(job, model, result)
     return [_outcome(result, model, device)]
 
@@ -109,7 +115,8 @@ def _run_stack(jobs: Sequence[TrialJob], device: str) -> list[dict[str, Any]]:
         shards.append(example_order(task, job.shard_seed)[: job.shard_length])
         _seed_everything(job.trial_seed)  # each member starts where its lone trial would
         models.append(task.build_model(job.family, job.size))
-    results = train_stack(task, models, shards, [_config(job) for job in jobs], device, jobs[0].settings)
+    results = train_stack(task, models, shards, [_config(job) for job in jobs], device, jobs[0].settings,
+                          deadline=jobs[0].deadline)
     return [_outcome(result, model, device, len(jobs)) for result, model in zip(results, models)]
 
 
@@ -118,14 +125,15 @@ def _config(job: TrialJob) -> dict[str, Any]:
 
 
 def _save(job: TrialJob, model: torch.nn.Module, result: TrialResult) -> None:
-    if job.artefact_dir and result.status == "done":
+    if job.artefact_dir and result.status == "done" and result.stop_reason != "time_budget":
         _atomic_save({"state_dict": model.state_dict(), "history": result.history},
                      Path(job.artefact_dir) / f"{job.key}.pt")
 
 
 def _outcome(result: TrialResult, model: torch.nn.Module, device: str, stacked: int = 1) -> dict[str, Any]:
+    cut = result.stop_reason == "time_budget"
     return {
-        "status": result.status, "reason": result.reason, "device": device if stacked == 1 else f"{device} x{stacked}",
+        "status": "cut" if cut else result.status, "reason": result.reason, "device": device if stacked == 1 else f"{device} x{stacked}",
         "num_params": sum(p.numel() for p in model.parameters()),
         "metrics": result.metrics, "train_loss": result.train_loss,
         "best_step": result.best_step, "best_epoch": result.best_epoch,
