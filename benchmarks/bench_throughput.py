@@ -17,6 +17,7 @@ over ``one`` and the peak device memory; ``--out`` also writes every row as JSON
 Usage::
 
     python benchmarks/bench_throughput.py --quick                 # CPU, CI-sized (about a minute)
+    python benchmarks/bench_throughput.py --shapes laptop --out throughput-cpu.jsonl   # CPU, laptop shapes
     python benchmarks/bench_throughput.py --device cuda --budget 420 --out throughput.jsonl
 """
 
@@ -80,12 +81,38 @@ def _speech(model, features, lengths, targets, target_lengths):
     return model.loss(features, lengths, targets, target_lengths)
 
 
-def recipes(quick: bool) -> list[Recipe]:
-    """The families at the paper profile's shapes (``quick``: tiny shapes for a CPU check)."""
-    q = quick
+SHAPES = {
+    # tiny shapes: a CPU check in seconds
+    "quick": dict(mnist_batch=8, res_batch=8, cifar_batch=4, cifar_side=16,
+                  word=dict(vocab=500, batch=4, steps=10), char=dict(vocab=98, batch=4, steps=12),
+                  s2s=dict(vocab=300, batch=4, src_len=8, tgt_len=9),
+                  audio=dict(batch=3, frames=40, features=41, chars=8), ds2_layers=2, conv=4,
+                  sizes=dict(mlp=(16,), cnn=(4,), resnet1d=(0.125,), resnet2d=(0.125,), lstm2=(8,), lstm4=(),
+                             rhn5=(8,), rhn10=(8,), seq2seq=(16,), ds2=(8,), attention=(8,))),
+    # the laptop profile's batch shapes and widths (KJV words and characters, g2p, 8 kHz eSpeak)
+    "laptop": dict(mnist_batch=48, res_batch=48, cifar_batch=48, cifar_side=32,
+                   word=dict(vocab=2000, batch=20, steps=80), char=dict(vocab=98, batch=32, steps=150),
+                   s2s=dict(vocab=60, batch=64, src_len=28, tgt_len=26),
+                   audio=dict(batch=16, frames=142, features=81, chars=21), ds2_layers=1, conv=8,
+                   sizes=dict(mlp=(16, 128), cnn=(8, 32), resnet1d=(0.0625, 0.25), resnet2d=(0.0625,), lstm2=(16, 64),
+                              lstm4=(32,), rhn5=(16, 64), rhn10=(16, 64), seq2seq=(32, 128), ds2=(32, 128),
+                              attention=(48,))),
+    # the paper profile's batch shapes (KJV words, characters, Multi30k, 16 kHz eSpeak)
+    "paper": dict(mnist_batch=64, res_batch=128, cifar_batch=256, cifar_side=32,
+                  word=dict(vocab=5000, batch=32, steps=80), char=dict(vocab=98, batch=128, steps=150),
+                  s2s=dict(vocab=8000, batch=128, src_len=20, tgt_len=22),
+                  audio=dict(batch=32, frames=160, features=161, chars=28), ds2_layers=4, conv=32,
+                  sizes=dict(mlp=(64, 512), cnn=(16, 64), resnet1d=(0.125, 0.5), resnet2d=(0.125, 0.5),
+                             lstm2=(64, 256), lstm4=(256,), rhn5=(64, 256), rhn10=(128, 512), seq2seq=(64, 256),
+                             ds2=(64, 256), attention=(64, 256))),
+}
+"""Batch shapes and model sizes of each shape set (``--shapes``)."""
 
-    def ints(high, *shape, low=0):
-        return lambda g, lead: (torch.randint(low, high, (*lead, *shape), generator=g),)
+
+def recipes(shapes: str = "paper") -> list[Recipe]:
+    """The families at the batch shapes and sizes of ``SHAPES[shapes]``."""
+    z = SHAPES[shapes]
+    sizes = z["sizes"]
 
     def lengths(low, high, batch):
         return lambda g, lead: torch.randint(low, high + 1, (*lead, batch), generator=g)
@@ -115,47 +142,45 @@ def recipes(quick: bool) -> list[Recipe]:
                     lengths(chars // 2, chars, batch)(g, lead))
         return make
 
-    mnist_batch, res_batch, cifar_batch = (8, 8, 4) if q else (64, 128, 256)
-    word = dict(vocab=500 if q else 5000, batch=4 if q else 32, steps=10 if q else 80)
-    char = dict(vocab=98, batch=4 if q else 128, steps=12 if q else 150)
-    s2s = dict(vocab=300 if q else 8000, batch=4 if q else 128, src_len=8 if q else 20, tgt_len=9 if q else 22)
-    audio = dict(batch=3 if q else 32, frames=40 if q else 160, features=41 if q else 161, chars=8 if q else 28)
-    n_feat, layers, conv = audio["features"], (2 if q else 4), (4 if q else 32)
+    word, char, s2s, audio = z["word"], z["char"], z["s2s"], z["audio"]
+    mnist, res, cifar = z["mnist_batch"], z["res_batch"], z["cifar_batch"]
+    side, n_feat, layers, conv = z["cifar_side"], audio["features"], z["ds2_layers"], z["conv"]
     out = []
-    for w in ((16,) if q else (64, 512)):
-        out.append(Recipe("mlp", w, lambda w=w: MLP(w), classify((40,), mnist_batch), _classify, mnist_batch, "samples"))
-    for c in ((4,) if q else (16, 64)):
-        out.append(Recipe("cnn", c, lambda c=c: ConvNet(c), classify((40,), mnist_batch), _classify, mnist_batch,
-                          "samples"))
-    for f in ((0.125,) if q else (0.125, 0.5)):
+    for w in sizes["mlp"]:
+        out.append(Recipe("mlp", w, lambda w=w: MLP(w), classify((40,), mnist), _classify, mnist, "samples"))
+    for c in sizes["cnn"]:
+        out.append(Recipe("cnn", c, lambda c=c: ConvNet(c), classify((40,), mnist), _classify, mnist, "samples"))
+    for f in sizes["resnet1d"]:
         out.append(Recipe("resnet1d-d3", f, lambda f=f: ResNet(ResNetConfig(dim=1, in_channels=1, blocks_per_stage=3,
                                                                            width_factor=f, norm="group")),
-                          classify((1, 40), res_batch), _classify, res_batch, "samples"))
+                          classify((1, 40), res), _classify, res, "samples"))
+    for f in sizes["resnet2d"]:
         out.append(Recipe("resnet2d-d3", f, lambda f=f: ResNet(ResNetConfig(dim=2, in_channels=3, blocks_per_stage=3,
                                                                            width_factor=f, norm="group")),
-                          classify((3, 16, 16) if q else (3, 32, 32), cifar_batch), _classify, cifar_batch, "images"))
-    for family, layers_lm, widths in (("lstm2", 2, (8,) if q else (64, 256)), ("lstm4", 4, () if q else (256,))):
-        for w in widths:
-            out.append(Recipe(family, w, lambda w=w, n=layers_lm: LSTMLanguageModel(LSTMConfig(word["vocab"], w, n)),
+                          classify((3, side, side), cifar), _classify, cifar, "images"))
+    for family, depth in (("lstm2", 2), ("lstm4", 4)):
+        for w in sizes[family]:
+            out.append(Recipe(family, w, lambda w=w, n=depth: LSTMLanguageModel(LSTMConfig(word["vocab"], w, n)),
                               tokens(word["vocab"], word["batch"], word["steps"]), _next_token,
                               word["batch"] * word["steps"], "words"))
-    for w in ((8,) if q else (64, 256)):
+    for w in sizes["rhn5"]:
         out.append(Recipe("rhn5", w, lambda w=w: RHNLanguageModel(RHNConfig(word["vocab"], w, 5)),
                           tokens(word["vocab"], word["batch"], word["steps"]), _next_token,
                           word["batch"] * word["steps"], "words"))
-    for w in ((8,) if q else (128, 512)):
+    for w in sizes["rhn10"]:
         out.append(Recipe("rhn10", w, lambda w=w: RHNLanguageModel(RHNConfig(char["vocab"], w, 10)),
                           tokens(char["vocab"], char["batch"], char["steps"]), _next_token,
                           char["batch"] * char["steps"], "characters", clip=1.0))
-    for w in ((16,) if q else (64, 256)):
+    for w in sizes["seq2seq"]:
         out.append(Recipe("seq2seq", w, lambda w=w: Seq2Seq(Seq2SeqConfig(s2s["vocab"], s2s["vocab"], w, dropout=0.0)),
                           translation(s2s["vocab"], s2s["batch"], s2s["src_len"], s2s["tgt_len"]), _translate,
                           s2s["batch"] * s2s["tgt_len"], "tokens", clip=5.0))
     seconds = audio["batch"] * audio["frames"] * 0.01
-    for h in ((8,) if q else (64, 256)):
+    for h in sizes["ds2"]:
         out.append(Recipe("ds2", h, lambda h=h: DS2(DS2Config(n_features=n_feat, hidden=h, n_layers=layers,
                                                               conv_channels=conv)),
                           speech(**audio), _speech, seconds, "seconds", clip=5.0))
+    for h in sizes["attention"]:
         out.append(Recipe("attention", h, lambda h=h: AttentionASR(AttentionASRConfig(n_features=n_feat, hidden=h)),
                           speech(**audio), _speech, seconds, "seconds", clip=5.0))
     return out
@@ -294,6 +319,8 @@ def plan(device: str, quick: bool) -> list[tuple[str, int]]:
     """(mode, K) in the order they are measured: the most informative first, so a budget cuts the least."""
     if quick:
         return [("one", 1), ("one-async", 1), ("stack", 1), ("stack", 4)]
+    if not device.startswith("cuda"):  # a CPU: stacks of 16 and 64 would take minutes each
+        return [("one", 1), ("stack", 4)]
     passes = [("one", 1), ("stack", 16), ("stack", 64), ("one-async", 1), ("stack", 1), ("stack", 4)]
     if device.startswith("cuda"):
         passes[4:4] = [("stack-graph", 16), ("one-graph", 1)]
@@ -326,6 +353,8 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--quick", action="store_true", help="tiny shapes and K <= 4 (a CPU check)")
+    parser.add_argument("--shapes", choices=sorted(SHAPES), default=None,
+                        help="batch shapes and sizes (default: quick with --quick, else paper)")
     parser.add_argument("--budget", type=float, default=600.0, help="stop starting new rows after this many seconds")
     parser.add_argument("--min-seconds", type=float, default=0.3, help="time each row over at least this long")
     parser.add_argument("--max-steps", type=int, default=30)
@@ -338,14 +367,15 @@ def main(argv=None) -> int:
         torch.backends.cuda.matmul.allow_tf32 = True
         torch.backends.cudnn.allow_tf32 = True
     wanted = set(filter(None, args.families.split(",")))
-    chosen = [r for r in recipes(args.quick) if not wanted or r.family in wanted]
-    header = {"torch": torch.__version__, "python": platform.python_version(), "device": args.device,
+    shapes = args.shapes or ("quick" if args.quick else "paper")
+    chosen = [r for r in recipes(shapes) if not wanted or r.family in wanted]
+    header = {"torch": torch.__version__, "python": platform.python_version(), "device": args.device, "shapes": shapes,
               "name": torch.cuda.get_device_name() if args.device.startswith("cuda") else platform.processor(),
               "threads": torch.get_num_threads()}
     print(json.dumps(header), flush=True)
     out = open(args.out, "w") if args.out else None
     rows = []
-    for mode, k in plan(args.device, args.quick):
+    for mode, k in plan(args.device, shapes == "quick"):
         for recipe in chosen:
             if time.perf_counter() - started > args.budget:
                 break

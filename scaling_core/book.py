@@ -4,6 +4,11 @@ Chapter sources in ``chapters/`` are MyST-markdown notebooks without outputs.
 :func:`execute_chapter` runs one of them with papermill parameters into ``book/``;
 :func:`build_book` executes every chapter listed in ``_toc.yml`` and compiles the HTML
 with Jupyter Book, which reads the executed notebooks and never runs a kernel itself.
+
+A ``paper`` book never trains on the machine that builds it: a chapter whose ``paper``
+stores are not complete (:func:`chapter_profile`) is shown at ``laptop`` instead, and
+``book/profiles.md`` (included in the intro page) says which profile each chapter's
+figures come from and why.
 """
 
 from __future__ import annotations
@@ -21,6 +26,12 @@ from scaling_core.paths import REPO_ROOT
 from scaling_core.profiles import PROFILES, ParameterError, check_choice
 
 BOOK_FILES = ("_config.yml", "_toc.yml", "intro.md", "references.md", "book_assets")
+
+TRAINED_CHAPTERS = ("methodology", "nmt", "word_lm", "char_lm", "image", "speech")
+"""Chapters whose figures come from trained sweeps (a ``paper`` book needs their paper stores)."""
+READS_STORES = ("implications",)
+"""Chapters that read the trained chapters' stores at their own profile."""
+FALLBACK = "laptop"
 
 
 class ChapterError(RuntimeError):
@@ -148,6 +159,57 @@ def build_html(book_root: Path) -> Path:
     return book_root / "_build" / "html"
 
 
+def chapter_profile(key: str, profile: str, root: Path = REPO_ROOT) -> tuple[str, str]:
+    """The profile chapter ``key`` is executed at in a book built at ``profile``, and why, if not that one.
+
+    At ``paper``, a trained chapter whose default dataset's ``paper`` sweeps are not all complete
+    in its store runs at ``laptop`` (its committed stores); a chapter that reads the trained
+    chapters' stores runs at ``paper`` only when they all do.
+    """
+    if profile != "paper" or key not in TRAINED_CHAPTERS + READS_STORES:
+        return profile, ""
+    if key in READS_STORES:
+        behind = [k for k in TRAINED_CHAPTERS if k in toc_chapters(root) and chapter_profile(k, profile, root)[0] != profile]
+        if behind:
+            return FALLBACK, f"reads the stores of every trained chapter; {', '.join(behind)} have no complete paper store"
+        return profile, ""
+    from scaling_core.pending import chapter_config, status
+
+    _, config = chapter_config(key, profile, None)
+    state = status(key, config.dataset, profile)
+    if state.complete == state.sweeps:
+        return profile, ""
+    if state.trials_done == 0:
+        return FALLBACK, f"no paper store yet ({config.dataset}); it needs a GPU run"
+    return FALLBACK, (f"paper store incomplete ({config.dataset}): {state.complete} of {state.sweeps} sweeps complete, "
+                      f"{state.trials_done} trials finished, {state.trials_pending} pending")
+
+
+def write_profiles(rows: list[tuple[str, str, str]], book_root: Path) -> Path:
+    """``book/profiles.md``: one row per chapter with the profile its figures come from and why."""
+    lines = ["| Chapter | Figures from profile | Why |", "|---|---|---|"]
+    lines += [f"| {key} | `{used}` | {why or 'as asked'} |" for key, used, why in rows]
+    path = book_root / "book" / "profiles.md"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def _executed_profiles(keys: list[str], book_root: Path) -> list[tuple[str, str, str]]:
+    """The profile each executed notebook in ``book/`` was run at (from papermill's record)."""
+    import json
+
+    rows = []
+    for key in keys:
+        path = book_root / "book" / f"{key}.ipynb"
+        used = "not executed"
+        if path.exists():
+            parameters = json.loads(path.read_text()).get("metadata", {}).get("papermill", {}).get("parameters", {})
+            used = parameters.get("profile", "laptop")
+        rows.append((key, used, ""))
+    return rows
+
+
 def build_book(
     profile: str = "laptop",
     chapters: list[str] | None = None,
@@ -165,9 +227,14 @@ def build_book(
     """
     check_choice("profile", profile, PROFILES)
     book_root = stage_book(Path(staging)) if staging else root
-    for key in chapters or toc_chapters(root):
+    keys = chapters or toc_chapters(root)
+    rows = []
+    for key in keys:
+        used, why = chapter_profile(key, profile, root)
+        rows.append((key, used, why))
         if execute:
-            log(f"executing {key} (profile {profile})")
-            execute_chapter(key, {"profile": profile, **dict(parameters or {})}, book_root / "book", root)
+            log(f"executing {key} (profile {used}{'; ' + why if why else ''})")
+            execute_chapter(key, {**dict(parameters or {}), "profile": used}, book_root / "book", root)
+    write_profiles(rows if execute else _executed_profiles(keys, book_root), book_root)
     log("building html")
     return build_html(book_root)

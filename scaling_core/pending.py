@@ -44,9 +44,9 @@ class Status:
     trials_pending: int  # planned trials not finished
 
 
-def chapter_config(chapter: str, profile: str, dataset: str, device: str = "cpu", seed: int = 0,
+def chapter_config(chapter: str, profile: str, dataset: str | None, device: str = "cpu", seed: int = 0,
                    data_dir: str | None = None):
-    """The experiment module of ``chapter`` and its resolved configuration."""
+    """The experiment module of ``chapter`` and its resolved configuration (``dataset=None``: its default)."""
     module = importlib.import_module(f"scaling_core.experiments.{chapter}")
     if callable(getattr(module, "datasets", None)):
         datasets = module.datasets(profile)
