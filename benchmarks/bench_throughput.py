@@ -360,9 +360,12 @@ def main(argv=None) -> int:
     parser.add_argument("--max-steps", type=int, default=30)
     parser.add_argument("--families", default="", help="comma-separated families (default: all)")
     parser.add_argument("--no-amp", action="store_true", help="float32 on CUDA (no bf16 autocast)")
+    parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (sweeps' workers use 1)")
     parser.add_argument("--out", default="", help="also write every row as JSON lines here")
     args = parser.parse_args(argv)
     started = time.perf_counter()
+    if args.threads:
+        torch.set_num_threads(args.threads)
     if args.device.startswith("cuda"):
         torch.backends.cuda.matmul.allow_tf32 = True
         torch.backends.cudnn.allow_tf32 = True

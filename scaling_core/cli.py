@@ -6,6 +6,8 @@
     Execute every chapter and build the HTML book into ``_build/html``.
 ``scaling-core sweep ...``
     Run or resume a learning-curve sweep (see ``scaling-core sweep --help``).
+``scaling-core cost nmt -p profile paper``
+    Planned trials, FLOPs and estimated minutes of a chapter's sweeps on this CPU and one H200.
 ``scaling-core pending --profile paper``
     The chapters whose sweeps at a profile are not complete yet.
 ``scaling-core run-pending --profile paper --device cuda --budget 510 --out DIR``
@@ -35,6 +37,19 @@ def _chapter(args) -> int:
     with time_budget(args.time_budget):  # the kernel inherits the deadline through the environment
         path = execute_chapter(args.source, parse_parameters(args.parameters), args.output_dir)
     print(f"executed -> {path}")
+    return 0
+
+
+def _cost(args) -> int:
+    from scaling_core.cost import estimate, format_estimate
+
+    parameters = parse_parameters(args.parameters)
+    unknown = sorted(set(parameters) - {"profile", "dataset", "workers"})
+    if unknown:
+        raise ParameterError(unknown[0], parameters[unknown[0]], "'profile', 'dataset', 'workers'")
+    profile = parameters.get("profile", "laptop")
+    frame = estimate(args.chapter, profile, parameters.get("dataset"), parameters.get("workers"))
+    print(format_estimate(frame, args.chapter, profile))
     return 0
 
 
@@ -95,6 +110,12 @@ def build_parser() -> argparse.ArgumentParser:
     chapter.add_argument("--time-budget", type=_seconds, default=None, metavar="SECONDS",
                          help="stop the chapter's sweeps cleanly after this long (a rerun resumes)")
     chapter.set_defaults(handler=_chapter)
+
+    cost = sub.add_parser("cost", help="planned trials, FLOPs and minutes of a chapter's sweeps (CPU, one H200)")
+    cost.add_argument("chapter", help="a chapter that trains sweeps: methodology, nmt, word_lm, char_lm, image, speech")
+    cost.add_argument("-p", "--parameter", dest="parameters", nargs=2, action="append", metavar=("NAME", "VALUE"),
+                      help="profile, dataset or workers, e.g. -p profile paper")
+    cost.set_defaults(handler=_cost)
 
     queued = sub.add_parser("pending", help="chapters whose sweeps at a profile are not complete")
     queued.add_argument("--profile", default="paper", help=f"one of {', '.join(PROFILES)}")

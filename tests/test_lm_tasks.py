@@ -181,3 +181,22 @@ def test_scales_are_valid_sweeps_in_the_engines_vocabulary(scales, factory, prof
     assert {s.family for s in spec.searches} == set(settings["families"])
     orders = math.log10(spec.shard_sizes[-1] / spec.shard_sizes[0])
     assert orders >= {"smoke": 0.6, "laptop": 1.5, "paper": 2.0}[profile]
+
+
+def test_carried_state_lives_in_buffers_written_in_place_and_zeroed_per_stream():
+    from scaling_core.data.lm_batches import CarriedState, stream_batches
+
+    carried = CarriedState()
+    assert carried.current() is None
+    first = (torch.ones(2, 3), torch.full((2, 3), 2.0))
+    carried.keep(first)
+    buffers = carried.state
+    carried.keep((torch.full((2, 3), 5.0, requires_grad=True) * 1, torch.zeros(2, 3)))
+    assert carried.state[0] is buffers[0] and torch.equal(buffers[0], torch.full((2, 3), 5.0))  # in place
+    assert not buffers[0].requires_grad  # detached: truncated back-propagation
+    start = carried.current()
+    assert start[0] is not buffers[0] and torch.equal(start[0], buffers[0])  # a copy the next chunk may save
+    list(stream_batches(np.arange(50), 2, 5, "cpu", carried))  # a new stream starts from zeros ...
+    assert carried.state[0] is buffers[0] and not buffers[0].any()  # ... in the same buffers
+    carried.keep(torch.ones(4, 3))  # another shape: new buffers
+    assert carried.state.shape == (4, 3)

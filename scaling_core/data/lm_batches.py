@@ -57,9 +57,45 @@ class PackedSequences:
 
 @dataclass
 class CarriedState:
-    """The recurrent state handed from one chunk of a stream to the next."""
+    """The recurrent state handed from one chunk of a stream to the next.
+
+    The state (a tensor or a tuple of tensors) lives in buffers written in place
+    (:meth:`keep`) and zeroed in place when a stream starts (:meth:`reset`; a zero state is
+    what a model starts from anyway), so the same tensors carry it through a whole
+    trial and a training step replayed from a CUDA graph reads and writes them where
+    they are.
+    """
 
     state: object = None
+
+    def current(self):
+        """A copy of the state to start the next chunk from (the buffers are overwritten before backward)."""
+        copies = tuple(t.clone() for t in _tensors(self.state))
+        if not copies:
+            return None
+        return copies if isinstance(self.state, tuple) else copies[0]
+
+    def reset(self) -> None:
+        """Zero the state in place (the start of a stream)."""
+        for tensor in _tensors(self.state):
+            tensor.zero_()
+
+    def keep(self, state) -> None:
+        """Copy ``state`` (detached: truncated back-propagation) into the buffers, made on first use."""
+        new = _tensors(state)
+        old = _tensors(self.state)
+        if len(old) == len(new) and all(a.shape == b.shape and a.dtype == b.dtype for a, b in zip(old, new)):
+            for buffer, tensor in zip(old, new):
+                buffer.copy_(tensor.detach())
+        else:
+            copies = tuple(t.detach().clone() for t in new)
+            self.state = copies if isinstance(state, tuple) else copies[0]
+
+
+def _tensors(state) -> tuple:
+    if state is None:
+        return ()
+    return tuple(state) if isinstance(state, tuple) else (state,)
 
 
 @dataclass(frozen=True)
@@ -76,10 +112,12 @@ pytree.register_pytree_node(  # tensors as leaves, so batches stack (vmap) and r
     serialized_type_name="scaling_core.LMBatch")
 
 
-def stream_batches(stream: np.ndarray, rows: int, unroll: int, device: str) -> Iterator[LMBatch]:
+def stream_batches(stream: np.ndarray, rows: int, unroll: int, device: str,
+                   carried: CarriedState | None = None) -> Iterator[LMBatch]:
     """Chunks of ``unroll`` steps over ``stream`` laid out in ``rows`` rows (fewer if it is short).
 
-    Every chunk shares one :class:`CarriedState`, which starts empty.
+    Every chunk shares one :class:`CarriedState`: ``carried`` (reset to zeros, so one trial's
+    epochs share its buffers) or a new, empty one.
     """
     rows = max(1, min(rows, len(stream) - 1))
     steps = (len(stream) - 1) // rows
@@ -88,7 +126,9 @@ def stream_batches(stream: np.ndarray, rows: int, unroll: int, device: str) -> I
     data = torch.from_numpy(np.ascontiguousarray(stream[: rows * steps + 1])).to(device)  # one copy per stream
     inputs = data[:-1].view(rows, steps)  # (rows, steps)
     targets = data[1:].view(rows, steps)  # (rows, steps): the next id of the stream
-    carried = CarriedState()
+    if carried is None:
+        carried = CarriedState()
+    carried.reset()
     for start in range(0, steps, unroll):
         chunk = slice(start, start + unroll)
         yield LMBatch(inputs[:, chunk], targets[:, chunk], carried)

@@ -78,7 +78,7 @@ SCALES = {
         "cifar10": _scale(2560, 2000, (1, 256), {"resnet-d1": [0.0625, 0.125, 0.25]}, (0.01, 0.2), (32, 64), 1,
                           dict(max_epochs=30, max_steps=1000, patience=4), bootstrap=1000, workers=2),
     },
-    "paper": {  # one GPU, data held on the device; four trials share it
+    "paper": {  # one GPU, data held on the device; minutes of an H200 by `scaling-core cost image -p profile paper`
         "mnist1d": _scale(40_960, 10_000, (1, 4096),
                           {"resnet-d1": [0.0625, 0.125, 0.25, 0.5], "resnet-d2": [0.0625, 0.125, 0.25, 0.5],
                            "resnet-d3": [0.0625, 0.125, 0.25, 0.5]},

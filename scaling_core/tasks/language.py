@@ -24,6 +24,7 @@ from __future__ import annotations
 import hashlib
 import math
 import re
+import weakref
 from pathlib import Path
 from typing import Iterator
 
@@ -32,7 +33,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from scaling_core.data.lm_batches import IGNORE, LMBatch, PackedSequences, pad_to, padded_batch, stream_batches
+from scaling_core.data.lm_batches import (
+    IGNORE, CarriedState, LMBatch, PackedSequences, pad_to, padded_batch, stream_batches,
+)
 from scaling_core.data.lm_corpora import CHAR_DATASETS, WORD_DATASETS, load_sentence_corpus
 from scaling_core.data.text import CharVocabulary, WordVocabulary, whitespace_tokenize, word_tokenize
 from scaling_core.models.lstm_lm import LSTMConfig, LSTMLanguageModel
@@ -57,11 +60,6 @@ def summed_loss(model: nn.Module, batch: LMBatch, state=None) -> tuple[torch.Ten
     logits, state = model(batch.inputs, state)  # (B, T, V)
     loss = F.cross_entropy(logits.flatten(0, 1), batch.targets.flatten(), ignore_index=IGNORE, reduction="sum")
     return loss, state
-
-
-def detach_state(state):
-    """Cut the graph at a chunk boundary (truncated BPTT): a tensor or a tuple of tensors."""
-    return tuple(s.detach() for s in state) if isinstance(state, tuple) else state.detach()
 
 
 def _fingerprint(*parts) -> str:
@@ -100,6 +98,7 @@ class WordLMTask:
 
     unit = "words"
     metrics = ("val_loss", "val_ppl")
+    graph_safe = True  # the carried state lives in buffers updated in place (CarriedState)
 
     def __init__(self, name, train: PackedSequences, val_stream: np.ndarray, vocab: WordVocabulary,
                  families: dict[str, list[float]], unroll: int = 80, eval_rows: int = 10):
@@ -107,6 +106,7 @@ class WordLMTask:
         self.families = _check_families(families)
         self.unroll, self.eval_rows = unroll, eval_rows
         self.fingerprint = _fingerprint(name, vocab.words, unroll, eval_rows, train.ids, train.offsets, val_stream)
+        self._carried: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # one state per trial
 
     def example_units(self) -> np.ndarray:
         return self.train.lengths()
@@ -117,7 +117,8 @@ class WordLMTask:
     def train_batches(self, indices: np.ndarray, batch_size: int, generator: torch.Generator,
                       device: str) -> Iterator[LMBatch]:
         order = np.asarray(indices)[torch.randperm(len(indices), generator=generator).numpy()]
-        return stream_batches(self.train.stream(order), batch_size, self.unroll, device)
+        carried = self._carried.setdefault(generator, CarriedState())  # a trial's batch-order generator: its epochs
+        return stream_batches(self.train.stream(order), batch_size, self.unroll, device, carried)
 
     def steps_per_epoch(self, indices: np.ndarray, batch_size: int) -> int:
         """Chunks in one pass over the stream of ``indices``: :math:`\\lceil c / \\text{unroll} \\rceil`.
@@ -132,8 +133,8 @@ class WordLMTask:
 
     def train_loss(self, model: nn.Module, batch: LMBatch) -> torch.Tensor:
         """Mean per-word cross-entropy of one chunk, starting from the state the previous chunk left."""
-        total, state = summed_loss(model, batch, batch.carried.state)
-        batch.carried.state = detach_state(state)
+        total, state = summed_loss(model, batch, batch.carried.current())
+        batch.carried.keep(state)
         return total / batch.targets.numel()
 
     def evaluate(self, model: nn.Module, device: str) -> dict[str, float]:
@@ -233,14 +234,14 @@ class _evaluating:
 
 # ----------------------------------------------------------------------------- scales
 def _scale(shard_units, families, lr_range, batch_sizes, samples, trainer, val_units, vocab_size=None,
-           max_size=4096) -> dict:
+           max_size=4096, growth=(0.5, 1.0), eval_rows=10) -> dict:
     """One profile in the sweep engine's vocabulary (``SweepSpec`` / ``SearchSpec`` / ``TrainerSettings``)."""
     low, high = shard_units
-    searches = [dict(family=family, grid=list(grid), growth=(0.5, 1.0), samples=samples, lr_range=lr_range,
+    searches = [dict(family=family, grid=list(grid), growth=tuple(growth), samples=samples, lr_range=lr_range,
                      batch_sizes=batch_sizes, min_size=4, max_size=max_size, integer_sizes=True)
                 for family, grid in families.items()]
     return dict(shard_sizes=dict(min_units=low, max_units=high, factor=2), families=families,
-                searches=searches, trainer=trainer, val_units=val_units, vocab_size=vocab_size)
+                searches=searches, trainer=trainer, val_units=val_units, vocab_size=vocab_size, eval_rows=eval_rows)
 
 
 WORD_LM_SCALES = dict(
@@ -257,10 +258,14 @@ WORD_LM_SCALES = dict(
                   lr_range=(3e-3, 3e-3), batch_sizes=(20,), samples=1,
                   trainer=dict(max_epochs=15, max_steps=100, patience=2, min_eval_steps=10), val_units=5_000,
                   vocab_size=2_000, max_size=128),
-    # one GPU: 8 shards over 2.1 orders of magnitude (7k-896k of the KJV's 0.90M training words)
-    paper=_scale((7_000, 896_000), {"lstm2": [64, 128, 256], "lstm4": [64, 128, 256], "rhn5": [64, 128, 256]},
+    # one GPU, about 10 minutes of an H200 by `scaling-core cost word_lm -p profile paper`: 8 shards over
+    # 2.1 orders of magnitude (7k-896k of the KJV's 0.90M training words); widths grow as m^0.25-m^0.5 (the
+    # paper's beta_p of 0.69-0.78 in parameters), capped at 256 where the 2x steps stop paying on this corpus;
+    # V of 20k words read in 40 rows (evaluations of a depth-5 RHN are launch-bound)
+    paper=_scale((7_000, 896_000), {"lstm2": [32, 64, 128], "lstm4": [32, 64, 128], "rhn5": [32, 64, 128]},
                  lr_range=(1e-3, 5e-3), batch_sizes=(32,), samples=2,
-                 trainer=dict(max_epochs=30, max_steps=50_000, patience=4), val_units=100_000),
+                 trainer=dict(max_epochs=30, max_steps=50_000, patience=4), val_units=20_000, max_size=256,
+                 growth=(0.25, 0.5), eval_rows=40),
 )
 """Per-profile settings of the word-LM chapter (KJV by default): ``shard_sizes`` in words
 (``<eos>`` included), the vocabulary size (``None``: :data:`DEFAULT_VOCAB_SIZES`), the
@@ -281,10 +286,12 @@ CHAR_LM_SCALES = dict(
     laptop=_scale((8_000, 256_000), {"rhn10": [16, 32]}, lr_range=(1e-2, 1e-2), batch_sizes=(32,),
                   samples=1, trainer=dict(max_epochs=15, max_steps=100, patience=2, min_eval_steps=10,
                                           grad_clip=1.0), val_units=5_000, max_size=128),
-    # one GPU: 9 shards over 2.4 orders of magnitude (13k-3.3M of the KJV's 3.46M kept training characters)
-    paper=_scale((13_000, 3_328_000), {"rhn10": [64, 128, 256, 512]}, lr_range=(1e-3, 1e-2), batch_sizes=(128,),
+    # one GPU, about 10 minutes of an H200 for both optimizers by `scaling-core cost char_lm -p profile paper`:
+    # 8 shards over 2.1 orders of magnitude (13k-1.66M of the KJV's 3.46M kept training characters), widths
+    # growing as m^0.25-m^0.5 up to 256, V of 50k characters; trials of one width train stacked, from CUDA graphs
+    paper=_scale((13_000, 1_664_000), {"rhn10": [32, 64, 128]}, lr_range=(1e-3, 1e-2), batch_sizes=(128,),
                  samples=2, trainer=dict(max_epochs=20, max_steps=50_000, patience=4, grad_clip=1.0),
-                 val_units=200_000),
+                 val_units=50_000, max_size=256, growth=(0.25, 0.5)),
 )
 """Per-profile settings of the character-LM chapter (KJV by default; Tiny Shakespeare holds
 1.06M characters): ``shard_sizes`` in kept characters, the depth-10 RHN grid (state width),
@@ -349,7 +356,7 @@ def make_word_lm_task(
     cap = val_units or scale["val_units"]
     val_stream = _capped(corpus.valid, lambda s: vocab.encode(tokenize(s)), cap + 1)
     return WordLMTask(f"wordlm-{dataset}", train, np.concatenate(val_stream)[: cap + 1], vocab,
-                      families or scale["families"], unroll=unroll)
+                      families or scale["families"], unroll=unroll, eval_rows=scale.get("eval_rows", 10))
 
 
 def make_char_lm_task(

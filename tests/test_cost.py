@@ -1,0 +1,82 @@
+"""The cost model: trial plans like the engine's, step counts from the trainer's rules, counted FLOPs."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+from torch.utils.flop_counter import FlopCounterMode
+
+from scaling_core import cost
+from scaling_core.cli import main
+from scaling_core.experiments import methodology
+from scaling_core.sweep.run import run_sweep
+from scaling_core.sweep.trainer import TrainerSettings
+
+
+def test_planned_trials_match_the_engines_plan_on_a_real_sweep(tmp_path):
+    spec = methodology.sweep_spec("smoke", 0)
+    trials = run_sweep(spec, tmp_path / "s.sqlite", progress=False)
+    planned = cost.planned_trials(spec)
+    per_shard = trials.groupby("shard").size().to_dict()
+    planned_per_shard = {}
+    for trial in planned:
+        planned_per_shard[trial.shard] = planned_per_shard.get(trial.shard, 0) + trial.samples
+    assert planned_per_shard == per_shard
+    assert [t.size for t in planned if t.shard == 0] == sorted(spec.searches[0].grid)
+
+
+def test_trial_steps_follow_early_stopping_and_the_caps():
+    shapes = cost.Shapes("mnist1d", 1, 100)
+    trainer = TrainerSettings(max_epochs=300, max_steps=10**6, patience=8, min_eval_steps=20)
+    big = cost.PlannedTrial("s", 5, 65536, "mlp", 64, 3, (32,))
+    steps, evaluations = cost.trial_steps(big, shapes, trainer, 32)
+    assert steps == (cost.EVALUATIONS_TO_BEST + 8) * 2048 and evaluations == cost.EVALUATIONS_TO_BEST + 8
+    small = cost.PlannedTrial("s", 0, 64, "mlp", 64, 3, (32,))
+    assert cost.trial_steps(small, shapes, trainer, 32)[0] == (cost.EVALUATIONS_TO_BEST + 8) * 20
+    capped = TrainerSettings(max_epochs=3, max_steps=10**6, patience=8, min_eval_steps=20)
+    assert cost.trial_steps(big, shapes, capped, 32)[0] == 3 * 2048
+    word = cost.Shapes("word", 30, 1000, vocab=100, steps=80)
+    assert cost.units_per_step(word, 20) == 1600  # a word LM's step is rows x unroll words of its stream
+
+
+def test_counted_flops_are_a_quadratic_in_the_width_and_kernels_do_not_grow():
+    shapes = cost.Shapes("mnist1d", 1, 100)
+    model, batch, loss_fn = cost.workload(shapes, "mlp", 200, cost.COUNT_BATCH)
+    with FlopCounterMode(display=False) as direct:
+        loss_fn(model, *batch).backward()
+    counted = cost.count_step(shapes, "mlp", 200)
+    assert counted.flops == pytest.approx(direct.get_total_flops(), rel=1e-6)  # a 2-layer MLP is exactly quadratic
+    assert counted.kernels == cost.count_step(shapes, "mlp", 8).kernels > 0
+
+
+def test_step_prices_use_the_fitted_constants_and_slower_modes_where_a_family_was_not_measured():
+    shapes = cost.Shapes("speech", 1.4, 100, steps=20, target_steps=5, features=41, ds2_layers=1, conv_channels=4)
+    count = cost.StepCount(kernels=100, loop_kernels=1000, flops=1e9)
+    fit = cost.calibration()["devices"]["h200"]
+    assert "ds2" not in fit["graph"]["c_op"]  # DS2 was never captured in a graph ...
+    graph = cost.step_seconds(count, shapes, "ds2", 16, "h200", "graph")
+    assert graph == cost.step_seconds(count, shapes, "ds2", 16, "h200", "one")  # ... so it is priced eagerly
+    one = fit["one"]
+    assert graph == pytest.approx(one["c_op"]["ds2"] * 100 + 1e9 * 8 / one["rate"])
+    stacked = cost.step_seconds(count, shapes, "ds2", 16, "h200", "stack", members=4)
+    assert stacked == pytest.approx(fit["stack"]["c_op"]["ds2"] * 1000 + 4e9 * 8 / fit["stack"]["rate"])
+
+
+def test_estimate_adds_up_per_sweep_and_family():
+    frame = cost.estimate("methodology", "smoke", "mnist1d", workers=1)
+    assert list(frame["family"]) == ["mlp"] and frame["trials"].iloc[0] == 12
+    assert (frame[["steps", "flops", "cpu_minutes", "h200_minutes"]] > 0).all(axis=None)
+    assert frame["h200_minutes"].iloc[0] < frame["cpu_minutes"].iloc[0] * 10
+
+
+def test_cost_command_prints_the_table_and_rejects_unknown_parameters(capsys):
+    assert main(["cost", "methodology", "-p", "profile", "smoke"]) == 0
+    out = capsys.readouterr().out
+    assert "methodology at smoke: 12 trials" in out and "H200" in out
+    assert main(["cost", "methodology", "-p", "colour", "red"]) == 2
+    assert "parameter 'colour'" in capsys.readouterr().err
+    assert main(["cost", "methodology", "-p", "profile", "huge"]) == 2
+    assert "parameter 'profile'" in capsys.readouterr().err
