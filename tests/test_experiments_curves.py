@@ -28,3 +28,23 @@ def test_fit_learning_curve_recovers_a_known_exponent_from_the_winners():
     trials = _trials([(m, (2.0 * m**-0.3, 3.0 * m**-0.3)) for m in units])
     fit = curves.fit_learning_curve(curves.winners(trials, "val_error"), "val_error", bootstrap=0)
     assert abs(fit.beta_ - (-0.3)) < 1e-6 and abs(fit.alpha_ - 2.0) < 1e-4
+
+
+def test_independent_sweeps_run_together_store_what_they_store_alone(tmp_path):
+    from scaling_core.experiments import curves
+    from scaling_core.sweep.run import SweepSpec
+
+    def spec(name, lr):
+        return SweepSpec.from_dict({
+            "name": name, "seed": 0,
+            "task": {"factory": "scaling_core.tasks.mnist1d:mnist1d_task", "kwargs": {"n_train": 256, "n_val": 100}},
+            "shard_sizes": [64, 128], "searches": [{"family": "mlp", "grid": [8, 16], "samples": 1,
+                                                    "lr_range": [lr, lr], "batch_sizes": [32]}],
+            "trainer": {"max_epochs": 4, "patience": 2, "min_eval_steps": 2}})
+
+    specs = [spec("a", 0.01), spec("b", 0.03)]
+    together = curves.run_all(specs, tmp_path / "together.sqlite", workers=2)
+    alone = [curves.run(s, tmp_path / "alone.sqlite") for s in specs]
+    for t, a in zip(together, alone):
+        assert list(t["key"]) == list(a["key"])
+        assert list(t["val_error"]) == list(a["val_error"])

@@ -93,8 +93,7 @@ def sweep_specs(config: ChapterConfig) -> list[SweepSpec]:
 def run(config: ChapterConfig, progress: bool = False) -> pd.DataFrame:
     """Run (or resume, or read) both sweeps from ``results/char_lm/<dataset>-<profile>.sqlite``."""
     store = store_path(CHAPTER, config.profile, config.dataset)
-    frames = [curves.run(spec, store, config.device, config["workers"], progress=progress)
-              for spec in sweep_specs(config)]
+    frames = curves.run_all(sweep_specs(config), store, config.device, config["workers"], progress=progress)
     return pd.concat(frames, ignore_index=True)
 
 

@@ -8,6 +8,8 @@ the same way: ``trials = run(...)``, ``best = winners(trials, metric)``,
 
 from __future__ import annotations
 
+import os
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import altair as alt
@@ -17,7 +19,9 @@ import pandas as pd
 from scaling_core import charts
 from scaling_core.fit import ModelSizeFit, PowerLawConstantFit, PowerLawFit
 from scaling_core.sweep.executors import local_executor
+from scaling_core.sweep.keys import code_version
 from scaling_core.sweep.run import SweepSpec, best_per_shard, run_sweep
+from scaling_core.sweep.store import Store
 
 FITTED = "power-law fit"
 """Label of the shards a fit uses (and of the fitted curve) in charts."""
@@ -39,6 +43,37 @@ def run(spec: SweepSpec, store: str | Path, device: str = "cpu", workers: int = 
     """
     with local_executor(device, workers) as executor:
         return run_sweep(spec, store, executor, progress=progress, history=history)
+
+
+def run_all(specs: list[SweepSpec], store: str | Path, device: str = "cpu", workers: int = 1,
+            progress: bool = False) -> list[pd.DataFrame]:
+    """Run independent sweeps (none reads another's results) together; their trials, in ``specs`` order.
+
+    Each sweep's shards follow one another, so one sweep alone leaves workers idle at every
+    shard boundary; sweeps side by side fill them. On a CPU the ``workers`` (capped at the
+    cores) are split among the sweeps running at once; on a GPU each sweep gets its own
+    processes and stacks on the device. Every trial's result is the one it has when its sweep
+    runs alone.
+    """
+    if len(specs) <= 1:
+        return [run(spec, store, device, workers, progress=progress) for spec in specs]
+    with Store(store) as opened:  # tasks of unfinished sweeps are built here, once: data generators seed
+        for spec in specs:        # process-wide random states, and side by side they would interleave
+            if opened.completed_spec(spec.name) is None:
+                spec.task.build()
+                code_version(spec.task.factory.partition(":")[0])
+    gpu = str(device).startswith("cuda")
+    budget = max(1, min(int(workers), os.cpu_count() or 1))
+    together = len(specs) if gpu else min(len(specs), budget)
+    each = 1 if gpu else max(1, budget // together)
+
+    def one(spec: SweepSpec) -> pd.DataFrame:
+        executor = local_executor(device, each, trials_per_device=1 if gpu else None, pool=True)
+        with executor:
+            return run_sweep(spec, store, executor, progress=progress)
+
+    with ThreadPoolExecutor(max_workers=together) as pool:
+        return list(pool.map(one, specs))
 
 
 def winners(trials: pd.DataFrame, metric: str, family: str | None = None,

@@ -198,11 +198,9 @@ def sweep_trials(store: str | Path, spec: SweepSpec) -> pd.DataFrame:
 def run(config: ChapterConfig, progress: bool = False) -> pd.DataFrame:
     """Run (or resume, or only read) every sweep of the chapter; one row per trial and sweep."""
     store = sweep_store(config.profile, config.dataset)
-    frames = []
-    for spec in sweep_specs(config):
-        curves.run(spec, store, config.device, config["workers"], progress=progress)
-        frames.append(sweep_trials(store, spec))
-    return pd.concat(frames, ignore_index=True)
+    specs = sweep_specs(config)
+    curves.run_all(specs, store, config.device, config["workers"], progress=progress)  # independent sweeps
+    return pd.concat([sweep_trials(store, spec) for spec in specs], ignore_index=True)
 
 
 def _named_dataset(config: ChapterConfig) -> str | None:

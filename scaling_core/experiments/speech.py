@@ -144,6 +144,7 @@ def run(config: ChapterConfig) -> pd.DataFrame:
 
     Sweeps may share trials (same size, optimizer settings and shard): the store runs
     such a trial once and each sweep lists it, so rows are gathered by each sweep's keys.
+    The sweeps run one after another (side by side, a shared trial could start twice).
     """
     path = store_path(CHAPTER, config.profile, config.dataset)
     frames = []

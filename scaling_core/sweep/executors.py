@@ -46,7 +46,7 @@ STACK_ENV = "SCALING_CORE_STACK"
 
 
 def local_executor(device: str = "cpu", workers: int = 1, trials_per_device: int | None = None,
-                   stack: int | None = None) -> "LocalExecutor":
+                   stack: int | None = None, pool: bool | None = None) -> "LocalExecutor":
     """A :class:`LocalExecutor` for ``device``: CPU ``workers`` (capped by the cores), or processes per GPU.
 
     Parameters
@@ -59,11 +59,13 @@ def local_executor(device: str = "cpu", workers: int = 1, trials_per_device: int
         Processes sharing one GPU (default :data:`TRIALS_PER_DEVICE`); ignored on a CPU.
     stack : int, optional
         Most trials per stack (default 1 on a CPU, :data:`GPU_STACK` on a GPU).
+    pool : bool, optional
+        See :class:`LocalExecutor`.
     """
     gpu = str(device).startswith("cuda")
     processes = (trials_per_device or TRIALS_PER_DEVICE) if gpu else max(1, min(int(workers), os.cpu_count() or 1))
     stack = stack or int(os.environ.get(STACK_ENV) or (GPU_STACK if gpu else 1))
-    return LocalExecutor(processes, devices=(device,), stack=stack)
+    return LocalExecutor(processes, devices=(device,), stack=stack, pool=pool)
 
 
 def _units(jobs: Sequence[Unit]) -> list[tuple[TrialJob, ...]]:
@@ -88,10 +90,13 @@ class LocalExecutor:
         are repeatable bit for bit for a given thread count, in-process or in a pool.
     stack : int
         Most trials the driver may put in one stack (1: every trial alone).
+    pool : bool or None
+        Train in worker processes even with one worker (``None``: only with several). Drivers
+        running side by side in one process need it: trials seed the process's random state.
     """
 
     def __init__(self, workers: int = 1, devices: Sequence[str] = ("cpu",),
-                 threads_per_worker: int | None = 1, stack: int = 1):
+                 threads_per_worker: int | None = 1, stack: int = 1, pool: bool | None = None):
         if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
             raise ValueError(f"parameter 'workers' got {workers!r}; allowed: an integer >= 1")
         if not devices:
@@ -99,6 +104,7 @@ class LocalExecutor:
         if isinstance(stack, bool) or not isinstance(stack, int) or stack < 1:
             raise ValueError(f"parameter 'stack' got {stack!r}; allowed: an integer >= 1")
         self.workers, self.devices, self.threads, self.stack = workers, tuple(devices), threads_per_worker, stack
+        self.pool = workers > 1 if pool is None else bool(pool)
         self._pool: futures.ProcessPoolExecutor | None = None
         self._turn = 0
 
@@ -109,7 +115,7 @@ class LocalExecutor:
 
     def run(self, jobs: Sequence[Unit], on_start: OnStart = _no_op) -> Outcomes:
         """Yield ``(job, outcome)`` for every job (of every stack), in order of completion."""
-        if self.workers == 1:
+        if not self.pool:
             yield from self._run_here(_units(jobs), on_start)
         else:
             yield from self._run_pool(_units(jobs), on_start)
