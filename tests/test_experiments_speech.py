@@ -46,7 +46,7 @@ def test_every_profile_builds_its_sweeps(profile, dataset):
 
 def test_paper_profile_spans_two_decades_of_audio():
     sizes = experiment.sweep_specs(config("paper"))[0].shard_sizes
-    assert sizes[-1] / sizes[0] >= 100 and sizes[-1] / 3600 > 10
+    assert sizes[-1] / sizes[0] >= 100 and sizes[-1] / 3600 > 6
 
 
 def test_table1_rows_match_the_search_sweep_and_the_paper():
@@ -120,12 +120,13 @@ def trials(paper_cfg):
     return synthetic_trials(paper_cfg, np.random.default_rng(0))
 
 
-def test_data_table_counts_hours_and_utterances(trials):
+def test_data_table_counts_hours_and_utterances(trials, paper_cfg):
     table = experiment.data_table(trials)
     assert table["shard"].tolist() == list(range(8))
     assert np.allclose(table["hours"], table["seconds"] / 3600)
     assert np.allclose(table["minutes"], table["seconds"] / 60)
-    assert table["utterances"].iloc[0] == int(360 / 1.4)
+    first = experiment.sweep_specs(paper_cfg)[0].shard_sizes[0]
+    assert table["utterances"].iloc[0] == int(first / 1.4)
 
 
 def test_composite_exponents_are_recovered_and_their_difference_detected(trials, paper_cfg):

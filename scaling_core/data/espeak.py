@@ -17,7 +17,6 @@ import functools
 import threading
 from pathlib import Path
 
-import espeakng_loader
 import numpy as np
 
 AUDIO_OUTPUT_SYNCHRONOUS = 2
@@ -72,6 +71,8 @@ def _library() -> ctypes.CDLL:
     """The initialised library (loaded and initialised on first use only)."""
     with _LOCK:
         if "lib" not in _STATE:
+            import espeakng_loader  # here, not at import: cached transcriptions and audio need no eSpeak
+
             lib = ctypes.CDLL(espeakng_loader.get_library_path())
             _declare(lib)
             data_path = espeakng_loader.get_data_path().encode()
@@ -93,6 +94,8 @@ def sample_rate() -> int:
 @functools.cache
 def variants() -> tuple[str, ...]:
     """Names of the voice variants shipped with the data (usable as ``variant=``)."""
+    import espeakng_loader
+
     folder = Path(espeakng_loader.get_data_path()) / "voices" / "!v"
     names = (p.name for p in folder.iterdir() if p.is_file())
     return tuple(sorted(n for n in names if " " not in n and not n.endswith(".md")))
