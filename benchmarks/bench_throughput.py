@@ -35,7 +35,6 @@ from pathlib import Path
 from typing import Callable
 
 import torch
-import torch.nn.functional as F
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
@@ -45,6 +44,9 @@ from scaling_core.models.lstm_lm import LSTMConfig, LSTMLanguageModel  # noqa: E
 from scaling_core.models.resnet import ResNet, ResNetConfig  # noqa: E402
 from scaling_core.models.rhn import RHNConfig, RHNLanguageModel  # noqa: E402
 from scaling_core.models.seq2seq import Seq2Seq, Seq2SeqConfig  # noqa: E402
+from scaling_core.step_counts import (  # noqa: E402
+    classification_loss, next_token_loss, speech_loss, translation_loss,
+)
 from scaling_core.sweep.stacked import ModelStack, StackedOptimizer, clip_member_grads  # noqa: E402
 from scaling_core.tasks.mnist1d import MLP, ConvNet  # noqa: E402
 
@@ -61,24 +63,6 @@ class Recipe:
     units: float  # data units one member's step consumes
     unit: str
     clip: float | None = None
-
-
-def _classify(model, x, y):
-    return F.cross_entropy(model(x).float(), y)
-
-
-def _next_token(model, x, y):
-    logits, _ = model(x)
-    return F.cross_entropy(logits.flatten(0, 1).float(), y.flatten())
-
-
-def _translate(model, src, src_lens, tgt_in, tgt_out):
-    logits = model(src, src_lens, tgt_in)
-    return F.cross_entropy(logits.flatten(0, 1).float(), tgt_out.flatten(), ignore_index=0, reduction="sum") / src.shape[0]
-
-
-def _speech(model, features, lengths, targets, target_lengths):
-    return model.loss(features, lengths, targets, target_lengths)
 
 
 SHAPES = {
@@ -147,42 +131,42 @@ def recipes(shapes: str = "paper") -> list[Recipe]:
     side, n_feat, layers, conv = z["cifar_side"], audio["features"], z["ds2_layers"], z["conv"]
     out = []
     for w in sizes["mlp"]:
-        out.append(Recipe("mlp", w, lambda w=w: MLP(w), classify((40,), mnist), _classify, mnist, "samples"))
+        out.append(Recipe("mlp", w, lambda w=w: MLP(w), classify((40,), mnist), classification_loss, mnist, "samples"))
     for c in sizes["cnn"]:
-        out.append(Recipe("cnn", c, lambda c=c: ConvNet(c), classify((40,), mnist), _classify, mnist, "samples"))
+        out.append(Recipe("cnn", c, lambda c=c: ConvNet(c), classify((40,), mnist), classification_loss, mnist, "samples"))
     for f in sizes["resnet1d"]:
         out.append(Recipe("resnet1d-d3", f, lambda f=f: ResNet(ResNetConfig(dim=1, in_channels=1, blocks_per_stage=3,
                                                                            width_factor=f, norm="group")),
-                          classify((1, 40), res), _classify, res, "samples"))
+                          classify((1, 40), res), classification_loss, res, "samples"))
     for f in sizes["resnet2d"]:
         out.append(Recipe("resnet2d-d3", f, lambda f=f: ResNet(ResNetConfig(dim=2, in_channels=3, blocks_per_stage=3,
                                                                            width_factor=f, norm="group")),
-                          classify((3, side, side), cifar), _classify, cifar, "images"))
+                          classify((3, side, side), cifar), classification_loss, cifar, "images"))
     for family, depth in (("lstm2", 2), ("lstm4", 4)):
         for w in sizes[family]:
             out.append(Recipe(family, w, lambda w=w, n=depth: LSTMLanguageModel(LSTMConfig(word["vocab"], w, n)),
-                              tokens(word["vocab"], word["batch"], word["steps"]), _next_token,
+                              tokens(word["vocab"], word["batch"], word["steps"]), next_token_loss,
                               word["batch"] * word["steps"], "words"))
     for w in sizes["rhn5"]:
         out.append(Recipe("rhn5", w, lambda w=w: RHNLanguageModel(RHNConfig(word["vocab"], w, 5)),
-                          tokens(word["vocab"], word["batch"], word["steps"]), _next_token,
+                          tokens(word["vocab"], word["batch"], word["steps"]), next_token_loss,
                           word["batch"] * word["steps"], "words"))
     for w in sizes["rhn10"]:
         out.append(Recipe("rhn10", w, lambda w=w: RHNLanguageModel(RHNConfig(char["vocab"], w, 10)),
-                          tokens(char["vocab"], char["batch"], char["steps"]), _next_token,
+                          tokens(char["vocab"], char["batch"], char["steps"]), next_token_loss,
                           char["batch"] * char["steps"], "characters", clip=1.0))
     for w in sizes["seq2seq"]:
         out.append(Recipe("seq2seq", w, lambda w=w: Seq2Seq(Seq2SeqConfig(s2s["vocab"], s2s["vocab"], w, dropout=0.0)),
-                          translation(s2s["vocab"], s2s["batch"], s2s["src_len"], s2s["tgt_len"]), _translate,
+                          translation(s2s["vocab"], s2s["batch"], s2s["src_len"], s2s["tgt_len"]), translation_loss,
                           s2s["batch"] * s2s["tgt_len"], "tokens", clip=5.0))
     seconds = audio["batch"] * audio["frames"] * 0.01
     for h in sizes["ds2"]:
         out.append(Recipe("ds2", h, lambda h=h: DS2(DS2Config(n_features=n_feat, hidden=h, n_layers=layers,
                                                               conv_channels=conv)),
-                          speech(**audio), _speech, seconds, "seconds", clip=5.0))
+                          speech(**audio), speech_loss, seconds, "seconds", clip=5.0))
     for h in sizes["attention"]:
         out.append(Recipe("attention", h, lambda h=h: AttentionASR(AttentionASRConfig(n_features=n_feat, hidden=h)),
-                          speech(**audio), _speech, seconds, "seconds", clip=5.0))
+                          speech(**audio), speech_loss, seconds, "seconds", clip=5.0))
     return out
 
 

@@ -31,7 +31,8 @@ from torch.utils.flop_counter import FlopCounterMode
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from scaling_core.cost import CALIBRATION, COUNT_BATCH, _KernelCounter  # noqa: E402
+from scaling_core.cost import CALIBRATION  # noqa: E402
+from scaling_core.step_counts import COUNT_BATCH, KernelCounter  # noqa: E402
 from scaling_core.models.loop_lstm import with_loop_lstms  # noqa: E402
 
 SOURCES = {"h200": ("throughput-h200.jsonl", "paper"), "cpu": ("throughput-cpu-laptop.jsonl", "laptop")}
@@ -63,7 +64,7 @@ def _count(recipe, as_loop: bool) -> tuple[int, float]:
     model = recipe.build()
     model = with_loop_lstms(model) if as_loop else model
     batch = tuple(t[:COUNT_BATCH] for t in recipe.batch(torch.Generator().manual_seed(0), ()))
-    with FlopCounterMode(display=False) as flops, _KernelCounter() as kernels:
+    with FlopCounterMode(display=False) as flops, KernelCounter() as kernels:
         recipe.loss(model, *batch).backward()
     return kernels.count, float(flops.get_total_flops())
 

@@ -9,7 +9,7 @@ import pytest
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
-from scaling_core import cost
+from scaling_core import cost, step_counts
 from scaling_core.cli import main
 from scaling_core.experiments import methodology
 from scaling_core.sweep.run import run_sweep
@@ -44,7 +44,7 @@ def test_trial_steps_follow_early_stopping_and_the_caps():
 
 def test_counted_flops_are_a_quadratic_in_the_width_and_kernels_do_not_grow():
     shapes = cost.Shapes("mnist1d", 1, 100)
-    model, batch, loss_fn = cost.workload(shapes, "mlp", 200, cost.COUNT_BATCH)
+    model, batch, loss_fn = step_counts.workload(shapes, "mlp", 200, cost.COUNT_BATCH)
     with FlopCounterMode(display=False) as direct:
         loss_fn(model, *batch).backward()
     counted = cost.count_step(shapes, "mlp", 200)
