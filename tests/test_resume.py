@@ -137,7 +137,10 @@ def test_a_time_budget_stops_cleanly_and_the_next_run_resumes_to_the_same_table(
         with time_budget(budget):
             run_sweep(spec, store, progress=False)
     cut = _table(store)
-    assert set(cut["status"]) <= {"done", "pending"} and (cut["status"] == "pending").any()
+    # cut inside a shard, its running trials went back to pending; cut between shards, the
+    # later shards were never planned: either way nothing unfinished is stored as a result
+    assert set(cut["status"]) <= {"done", "pending"}
+    assert (cut["status"] == "done").sum() < len(reference)
     with Store(store) as opened:
         assert opened.completed_spec(spec.name) is None  # a cut sweep is not complete
 
