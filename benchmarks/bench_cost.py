@@ -35,11 +35,12 @@ sys.path.insert(0, str(ROOT))
 from scaling_core.cost import (  # noqa: E402
     TRIAL_OVERHEAD, PlannedTrial, chapter_shapes, count_step, estimate, evaluation_seconds, step_seconds, trial_steps,
 )
-from scaling_core.pending import chapter_config, first_specs  # noqa: E402
+from scaling_core.pending import chapter_config  # noqa: E402
 from scaling_core.paths import store_path  # noqa: E402
 from scaling_core.sweep.task import TaskSpec  # noqa: E402
 from scaling_core.sweep.trainer import TrainerSettings  # noqa: E402
-from scaling_core.sweep.worker import TrialJob, execute_trial  # noqa: E402
+from scaling_core.sweep.trial import Trial  # noqa: E402
+from scaling_core.sweep.worker import execute_trial  # noqa: E402
 
 CHAPTERS = (("methodology", "mnist1d"), ("image", "mnist1d"), ("nmt", "g2p"), ("word_lm", "kjv"),
             ("char_lm", "kjv"), ("speech", "espeak"))
@@ -59,7 +60,7 @@ def smoke() -> None:
         try:
             for chapter, dataset in CHAPTERS:
                 module, config = chapter_config(chapter, "smoke", dataset)
-                for spec in first_specs(module, config):
+                for spec in module.sweep_specs(config):
                     spec.task.build()  # data generation is not part of the estimate
                 started = time.perf_counter()
                 module.run(config)
@@ -81,7 +82,7 @@ def laptop() -> None:
     torch.set_num_threads(1)  # as a sweep's worker
     for chapter, dataset in CHAPTERS:
         module, config = chapter_config(chapter, "laptop", dataset)
-        specs = {spec.name: spec for spec in first_specs(module, config)}
+        specs = {spec.name: spec for spec in module.sweep_specs(config)}
         rows = [r for r in _stored(chapter, dataset, "laptop") if r["sweep"] in specs]
         shards = sorted({r["shard"] for r in rows})
         middle = shards[len(shards) // 2]
@@ -109,7 +110,7 @@ def laptop() -> None:
 def _train_again(row) -> float:
     config = json.loads(row["config"])
     task = config["task"]
-    job = TrialJob(key=row["key"], task=TaskSpec(task["factory"], task["kwargs"]), family=row["family"],
+    job = Trial(key=row["key"], task=TaskSpec(task["factory"], task["kwargs"]), family=row["family"],
                    size=row["size"], lr=row["lr"], batch_size=row["batch_size"], trial_seed=row["trial_seed"],
                    shard_seed=config["shard_seed"], shard_length=config["shard_length"],
                    settings=TrainerSettings(**config["trainer"]), optimizer=config.get("optimizer", "adam"))

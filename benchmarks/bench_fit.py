@@ -37,7 +37,7 @@ from scaling_core.fit import (
     scoreboard_summary,
     three_region,
 )
-from scaling_core.fit.cases import external_curves, nmt_reference_errors
+from scaling_core.data.fit_cases import external_curves, nmt_reference_errors
 from scaling_core.profiles import default_data_dir
 
 EXPONENTS = (-0.1, -0.3, -0.5)

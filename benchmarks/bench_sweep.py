@@ -20,7 +20,8 @@ from pathlib import Path
 
 import torch
 
-from scaling_core.experiments.methodology import sweep_spec
+from scaling_core.experiments import methodology
+from scaling_core.experiments.contract import configure
 from scaling_core.sweep.executors import LocalExecutor
 from scaling_core.sweep.run import run_sweep
 from scaling_core.sweep.store import Store
@@ -104,7 +105,8 @@ def main(argv=None) -> None:
         sampler.start()
     start = time.perf_counter()
     with LocalExecutor(args.workers, devices=(args.device,)) as executor:
-        frame = run_sweep(sweep_spec(args.profile, args.seed), store, executor, progress=False)
+        spec = methodology.sweep_specs(configure("methodology", args.profile, args.seed))[0]
+        frame = run_sweep(spec, store, executor, progress=False)
     elapsed = time.perf_counter() - start
     if sampler:
         sampler.stop.set()

@@ -48,7 +48,7 @@ from scaling_core.step_counts import (  # noqa: E402
     classification_loss, next_token_loss, speech_loss, translation_loss,
 )
 from scaling_core.sweep.stacked import ModelStack, StackedOptimizer, clip_member_grads  # noqa: E402
-from scaling_core.tasks.mnist1d import MLP, ConvNet  # noqa: E402
+from scaling_core.models.mnist1d_nets import MLP, ConvNet  # noqa: E402
 
 
 @dataclass

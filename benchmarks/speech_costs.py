@@ -18,7 +18,7 @@ import torch
 
 from scaling_core.data.speech_synth import SynthSettings, synthetic_corpus
 from scaling_core.experiments.speech import SCALES
-from scaling_core.sweep.trainer import make_optimizer
+from scaling_core.sweep.trainer import evaluate, make_optimizer
 from scaling_core.tasks.speech import SpeechTask
 
 
@@ -50,7 +50,7 @@ def step_cost(task: SpeechTask, family: str, size: int, batch_size: int, steps: 
         optimizer.step()
         times.append(time.perf_counter() - start)
     start = time.perf_counter()
-    task.evaluate(model, "cpu")
+    evaluate(task, model, "cpu")
     evaluation = time.perf_counter() - start
     print(f"{family:9s} size {size:4d}: {model.num_params():9,d} parameters, "
           f"{np.mean(times[1:]):.3f} s/step (batch {batch_size}), eval of V {evaluation:.1f} s")

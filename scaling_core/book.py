@@ -23,6 +23,7 @@ from typing import Any, Mapping
 import yaml
 
 from scaling_core.paths import REPO_ROOT
+from scaling_core.experiments.contract import CHAPTER_PARAMETERS, CHAPTERS, configure
 from scaling_core.profiles import PROFILES, ParameterError, check_choice
 
 BOOK_FILES = ("_config.yml", "_toc.yml", "intro.md", "references.md", "book_assets")
@@ -73,7 +74,9 @@ def check_parameters(source: Path, parameters: Mapping[str, Any]) -> None:
     for name in parameters:
         if name not in allowed:
             raise ParameterError(name, parameters[name], f"a parameter of {source.name}: {', '.join(allowed)}")
-    if "profile" in parameters:
+    if source.stem in CHAPTERS:  # the chapter's own parameter checks, before a kernel starts
+        configure(source.stem, **{name: parameters[name] for name in CHAPTER_PARAMETERS if name in parameters})
+    elif "profile" in parameters:
         check_choice("profile", parameters["profile"], PROFILES)
 
 

@@ -31,6 +31,7 @@ import shutil
 import subprocess
 import sys
 import tarfile
+from dataclasses import replace
 from importlib import metadata
 from pathlib import Path
 
@@ -102,7 +103,7 @@ def _download_wheels(target: Path) -> list[str]:
 
 def _build_data(cache: Path, profile: str = "paper") -> list[str]:
     """Build every bundled chapter's tasks once with ``cache`` as the cache, so their data lands there."""
-    from scaling_core.pending import chapter_config, first_specs
+    from scaling_core.pending import chapter_config
 
     built = []
     previous = os.environ.get(CACHE_ENV)
@@ -110,7 +111,7 @@ def _build_data(cache: Path, profile: str = "paper") -> list[str]:
     try:
         for chapter, dataset in BUNDLED:
             module, config = chapter_config(chapter, profile, dataset)
-            for spec in first_specs(module, config):
+            for spec in module.sweep_specs(config):
                 spec.task.build()
                 built.append(f"{chapter}/{dataset}: {spec.name}")
     finally:
@@ -134,6 +135,7 @@ def self_check(device: str) -> list[str]:
 
     from scaling_core.sweep.stack_trainer import train_stack
     from scaling_core.sweep.trainer import TrainerSettings, train_trial
+    from scaling_core.sweep.trial import Trial
     from scaling_core.tasks.mnist1d import mnist1d_task
 
     from scaling_core.experiments.methodology import SCALES
@@ -142,8 +144,8 @@ def self_check(device: str) -> list[str]:
     task = mnist1d_task(paper["n_train"], paper["n_val"], seed=0, search_metric="val_loss")
     settings = TrainerSettings(max_epochs=100, max_steps=240, patience=100, min_eval_steps=80)
     shard = np.arange(2048)
-    configs = [{"lr": lr, "batch_size": 32, "seed": seed, "optimizer": "adam"} for lr, seed in
-               ((3e-3, 1), (1e-3, 2), (1e-2, 3))]
+    trials = [Trial("mlp", 64, lr, 32, trial_seed=seed, settings=settings) for lr, seed in
+              ((3e-3, 1), (1e-3, 2), (1e-2, 3))]
 
     def models(n):
         out = []
@@ -158,16 +160,16 @@ def self_check(device: str) -> list[str]:
     def word_lm(graphs: bool):
         torch.manual_seed(0)
         short = TrainerSettings(max_epochs=100, max_steps=100, patience=100, min_eval_steps=50)
-        return train_trial(words, words.build_model("rhn3", 32), word_shard, {**configs[0], "batch_size": 8}, device,
-                           short, graphs=graphs)
+        return train_trial(words, words.build_model("rhn3", 32), word_shard,
+                           replace(trials[0], family="rhn3", size=32, batch_size=8, settings=short), device,
+                           graphs=graphs)
 
     lines, reference = [], None
-    checks = (("eager", None, lambda: train_trial(task, models(1)[0], shard, configs[0], device, settings,
-                                                  graphs=False)),
+    checks = (("eager", None, lambda: train_trial(task, models(1)[0], shard, trials[0], device, graphs=False)),
               ("graphs", "SCALING_CORE_CUDA_GRAPHS=0",
-               lambda: train_trial(task, models(1)[0], shard, configs[0], device, settings, graphs=True)),
+               lambda: train_trial(task, models(1)[0], shard, trials[0], device, graphs=True)),
               ("stack", "SCALING_CORE_STACK=1",
-               lambda: train_stack(task, models(3), [shard] * 3, configs, device, settings)[0]),
+               lambda: train_stack(task, models(3), [shard] * 3, trials, device)[0]),
               ("word LM eager", None, lambda: word_lm(False)),
               ("word LM graphs", "SCALING_CORE_CUDA_GRAPHS=0", lambda: word_lm(True)))
     for name, switch_off, run in checks:

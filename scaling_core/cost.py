@@ -165,12 +165,12 @@ def estimate(chapter: str, profile: str, dataset: str | None = None, workers: in
 
     ``workers`` (default the chapter's) divides the CPU minutes; H200 minutes are a sum.
     """
-    from scaling_core.pending import chapter_config, first_specs
+    from scaling_core.pending import chapter_config
 
     module, config = chapter_config(chapter, profile, dataset)
     workers = workers or config.settings.get("workers") or _settings_workers(module, config)
     rows = []
-    for spec in first_specs(module, config):
+    for spec in module.sweep_specs(config):
         shapes = chapter_shapes(chapter, config, spec)
         for trial in planned_trials(spec):
             count = count_step(shapes, trial.family, trial.size)

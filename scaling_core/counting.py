@@ -28,7 +28,7 @@ from typing import NamedTuple
 import numpy as np
 from scipy import special, stats
 
-from scaling_core.profiles import ParameterError, check_choice
+from scaling_core.validation import ParameterError, check_choice
 
 LOSSES = ("l1", "l2", "kl")
 """Loss names accepted by every function here."""

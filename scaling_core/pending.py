@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import contextlib
 import gc
-import importlib
 import json
 import os
 import shutil
@@ -23,7 +22,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from scaling_core.paths import RESULTS_ENV, REPO_ROOT, store_path
-from scaling_core.profiles import PROFILES, ChapterConfig, check_choice, resolve
+from scaling_core.experiments.contract import chapter_module, configure
+from scaling_core.profiles import PROFILES, check_choice
+from scaling_core.sweep.run import spec_identity
 
 QUEUE = (("methodology", "mnist1d"), ("image", "mnist1d"), ("nmt", "g2p"), ("speech", "espeak"),
          ("word_lm", "kjv"), ("char_lm", "kjv"), ("image", "cifar10"), ("nmt", "multi30k"))
@@ -46,35 +47,22 @@ class Status:
 
 def chapter_config(chapter: str, profile: str, dataset: str | None, device: str = "cpu", seed: int = 0,
                    data_dir: str | None = None):
-    """The experiment module of ``chapter`` and its resolved configuration (``dataset=None``: its default)."""
-    module = importlib.import_module(f"scaling_core.experiments.{chapter}")
-    if callable(getattr(module, "datasets", None)):
-        datasets = module.datasets(profile)
-    else:
-        datasets = getattr(module, "DATASETS", (getattr(module, "DATASET", "default"),))
-    config = resolve(chapter, module.SCALES, profile=profile, seed=seed, device=device, dataset=dataset,
-                     datasets=tuple(datasets), data_dir=data_dir)
-    return module, config
-
-
-def first_specs(module, config: ChapterConfig) -> list:
-    """The sweeps a chapter runs before any that depend on their results."""
-    if hasattr(module, "sweep_specs"):
-        return list(module.sweep_specs(config))
-    return [module.sweep_spec(config.profile, config.seed)]
+    """The experiment module of ``chapter`` and its configuration (:func:`~scaling_core.experiments.contract.configure`)."""
+    config = configure(chapter, profile=profile, seed=seed, device=device, dataset=dataset, data_dir=data_dir)
+    return chapter_module(chapter), config
 
 
 def status(chapter: str, dataset: str, profile: str, seed: int = 0) -> Status:
     """How far ``chapter``'s sweeps at ``profile`` are in its store (reading, never creating it)."""
     module, config = chapter_config(chapter, profile, dataset, seed=seed)
     path = store_path(chapter, profile, dataset)
-    specs = first_specs(module, config)
+    specs = module.sweep_specs(config)
     complete = done = pending = 0
     if path.exists():
         with contextlib.closing(sqlite3.connect(path)) as db:  # closed: no -wal/-shm files left behind
             recorded = dict(db.execute("SELECT name, spec FROM sweeps WHERE completed_at IS NOT NULL"))
             complete = sum(1 for s in specs if s.name in recorded
-                           and json.loads(recorded[s.name])["spec"] == s.to_json())
+                           and spec_identity(json.loads(recorded[s.name])["spec"]) == s.identity())
             counts = dict(db.execute("SELECT status IN ('done', 'failed'), count(*) FROM trials GROUP BY 1"))
             done, pending = counts.get(1, 0), counts.get(0, 0)
     return Status(chapter, dataset, str(path), len(specs), complete, done, pending)

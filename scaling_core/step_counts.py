@@ -58,14 +58,10 @@ def chapter_shapes(chapter: str, config, spec) -> Shapes:
         two_d = dataset == "cifar10"
         return Shapes("image2d" if two_d else "image1d", 1, kwargs["val_size"], graph_safe=True, eval_batch=1000)
     if chapter == "word_lm":
-        from scaling_core.tasks.language import DEFAULT_VOCAB_SIZES, WORD_LM_SCALES
-        scale = WORD_LM_SCALES[kwargs.get("profile", config.profile)]
-        return Shapes("word", 30.0, scale["val_units"], vocab=scale["vocab_size"] or DEFAULT_VOCAB_SIZES[dataset],
-                      steps=80, graph_safe=True, eval_batch=scale.get("eval_rows", 10))
+        return Shapes("word", 30.0, kwargs["val_units"], vocab=kwargs["vocab_size"], steps=80, graph_safe=True,
+                      eval_batch=kwargs["eval_rows"])
     if chapter == "char_lm":
-        from scaling_core.tasks.language import CHAR_LM_SCALES
-        scale = CHAR_LM_SCALES[kwargs.get("profile", config.profile)]
-        return Shapes("char", 117.0, scale["val_units"], vocab=98, steps=150, graph_safe=True, stackable=True,
+        return Shapes("char", 117.0, kwargs["val_units"], vocab=98, steps=150, graph_safe=True, stackable=True,
                       eval_batch=64)
     if chapter == "nmt":
         if dataset == "g2p":  # graphemes to IPA symbols; measured: batches padded to 30.5 / 28.1 symbols

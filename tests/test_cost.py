@@ -12,12 +12,13 @@ from torch.utils.flop_counter import FlopCounterMode
 from scaling_core import cost, step_counts
 from scaling_core.cli import main
 from scaling_core.experiments import methodology
+from scaling_core.experiments.contract import configure
 from scaling_core.sweep.run import run_sweep
 from scaling_core.sweep.trainer import TrainerSettings
 
 
 def test_planned_trials_match_the_engines_plan_on_a_real_sweep(tmp_path):
-    spec = methodology.sweep_spec("smoke", 0)
+    (spec,) = methodology.sweep_specs(configure("methodology", "smoke"))
     trials = run_sweep(spec, tmp_path / "s.sqlite", progress=False)
     planned = cost.planned_trials(spec)
     per_shard = trials.groupby("shard").size().to_dict()

@@ -9,14 +9,15 @@ from scaling_core.sweep.executors import LocalExecutor
 from scaling_core.sweep.run import SweepSpec, run_sweep
 from scaling_core.sweep.task import TaskSpec
 from scaling_core.sweep.trainer import TrainerSettings
-from scaling_core.sweep.worker import TrialJob, execute_trial
+from scaling_core.sweep.trial import Trial
+from scaling_core.sweep.worker import execute_trial
 
 TASK = TaskSpec("scaling_core.tasks.mnist1d:mnist1d_task", {"n_train": 300, "n_val": 100})
 SETTINGS = TrainerSettings(max_epochs=3, patience=2, min_eval_steps=2)
 
 
 def _jobs(count=3, **extra):
-    return [TrialJob(key=f"k{i}", task=TASK, family="mlp", size=8 + 8 * i, lr=3e-3, batch_size=32,
+    return [Trial(key=f"k{i}", task=TASK, family="mlp", size=8 + 8 * i, lr=3e-3, batch_size=32,
                      trial_seed=i, shard_seed=0, shard_length=100, settings=SETTINGS, **extra)
             for i in range(count)]
 
@@ -76,7 +77,7 @@ def test_artefacts_are_renamed_into_place(tmp_path):
 
 
 def test_a_broken_trial_fails_with_a_reason_and_others_run():
-    jobs = [*_jobs(1), TrialJob(key="bad", task=TASK, family="rnn", size=8, lr=1e-3, batch_size=8,
+    jobs = [*_jobs(1), Trial(key="bad", task=TASK, family="rnn", size=8, lr=1e-3, batch_size=8,
                                 trial_seed=0, shard_seed=0, shard_length=50, settings=SETTINGS)]
     outcomes = dict((job.key, outcome) for job, outcome in LocalExecutor().run(jobs))
     assert outcomes["k0"]["status"] == "done"

@@ -11,9 +11,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from scaling_core.experiments import implications, predictability, projections, table1
+from scaling_core.experiments import contract, implications, predictability, projections, table1
 from scaling_core.fit.forms import three_region
 from scaling_core.paths import store_path
+from scaling_core.profiles import PROFILES, ParameterError
 from scaling_core.sweep.store import Store
 
 BETA_G, BETA_P = -0.3, 0.7
@@ -40,27 +41,35 @@ def synthetic_error(m, n, rng, noise=0.01):
 def write_store(path, sweep, error, families=("lstm",), shards=SHARDS, seed=0, optimizer=None):
     """A results store with three sizes per family and shard, finished through the Store API."""
     rng = np.random.default_rng(seed)
+    keys = []
     with Store(path) as store:
         for k, m in enumerate(shards):
             for family in families:
                 for factor in (0.5, 1.0, 2.0):
                     n = best_params(m) * factor * (1.1 if family != families[0] else 1.0)
                     key = f"{sweep}-{k}-{family}-{factor}"
+                    keys.append(key)
                     config = {"lr": 1e-3, **({"optimizer": optimizer} if optimizer else {})}
                     store.add([{"key": key, "sweep": sweep, "shard": k, "shard_units": m, "family": family,
                                 "size": round(factor * m, 3), "config": config}])
                     store.start(key)
                     store.finish(key, {"status": "done", "num_params": int(n), "epochs": 10.0,
                                        "wall_time": 1e-3 * m, "metrics": {"val_error": error(m, n, rng)}})
-        store.mark_complete(sweep, "{}")
+        store.mark_complete(sweep, json.dumps({"spec": {}, "keys": keys}))
 
 
-def install_chapter(monkeypatch, name, rows):
-    """Make ``scaling_core.experiments.<name>`` importable with ``TABLE1_ROWS = rows``."""
+def install_chapter(monkeypatch, name, rows, datasets=("default",)):
+    """Make ``scaling_core.experiments.<name>`` a chapter keeping the contract, with ``TABLE1_ROWS = rows``."""
     module = types.ModuleType(f"scaling_core.experiments.{name}")
-    if rows is not None:
-        module.TABLE1_ROWS = rows
+    module.SCALES = {profile: {} for profile in PROFILES}
+    module.DATASETS = datasets
+    module.TABLE1_ROWS = rows
+    module.sweep_specs = lambda config: []
+    module.store = lambda config: store_path(name, config.profile, config.dataset)
+    module.run = lambda config: None
+    assert contract.missing_names(module) == []
     monkeypatch.setitem(sys.modules, module.__name__, module)
+    monkeypatch.setattr(contract, "CHAPTERS", (*contract.CHAPTERS, name))
 
 
 def row(**changes):
@@ -73,12 +82,13 @@ def row(**changes):
 @pytest.fixture
 def toy(monkeypatch):
     """One domain chapter ("toy_domain") with a smoke store, and one chapter whose module lacks rows."""
-    install_chapter(monkeypatch, "toy_domain", [row(), row(model="RHN", family="rhn", paper_beta_g=-0.2)])
-    install_chapter(monkeypatch, "toy_norows", None)
+    install_chapter(monkeypatch, "toy_domain", [row(), row(model="RHN", family="rhn", paper_beta_g=-0.2)],
+                    datasets=("tiny",))
+    install_chapter(monkeypatch, "toy_norows", [])
     rng = np.random.default_rng(1)
     write_store(store_path("toy_domain", "smoke", "tiny"), "toy-smoke-seed0",
                 lambda m, n, _: synthetic_error(m, n, rng), families=("lstm", "rhn"), optimizer="sgd")
-    curves, missing = table1.collect("smoke", 0, chapters=("toy_domain", "toy_norows", "toy_absent"))
+    curves, missing = table1.collect("smoke", 0, chapters=("toy_domain", "toy_norows"))
     return table1.fit_curves(curves, bootstrap=100, seed=0), missing
 
 
@@ -90,14 +100,15 @@ def test_collect_reads_stores_and_names_what_is_missing(toy):
     assert [c.name for c in curves] == ["Toy / LSTM / val_error", "Toy / RHN / val_error"]
     assert curves[0].complete and len(curves[0].trials) == 8 * 2 * 3
     reasons = dict(zip(missing["chapter"], missing["reason"]))
-    assert reasons == {"toy_norows": "module defines no TABLE1_ROWS",
-                       "toy_absent": "chapter module not written yet"}
+    assert reasons == {"toy_norows": "the chapter defines no Table 1 rows"}
+    with pytest.raises(ParameterError, match="parameter 'chapter' got 'toy_absent'"):
+        table1.collect("smoke", 0, chapters=("toy_absent",))
 
 
 def test_missing_store_and_missing_sweep_are_listed(monkeypatch):
     install_chapter(monkeypatch, "toy_domain", [row()])
     curves, missing = table1.collect("laptop", 0, chapters=("toy_domain",))
-    assert curves == [] and missing["reason"].tolist() == ["no laptop results store"]
+    assert curves == [] and missing["reason"].tolist() == ["no laptop results store (default-laptop.sqlite)"]
     write_store(store_path("toy_domain", "laptop"), "other-sweep", lambda m, n, rng: 0.5)
     _, missing = table1.collect("laptop", 0, chapters=("toy_domain",))
     assert "no trials of sweep 'toy-laptop-seed0'" in missing["reason"].iloc[0]
@@ -105,8 +116,8 @@ def test_missing_store_and_missing_sweep_are_listed(monkeypatch):
 
 def test_rows_lacking_keys_are_reported(monkeypatch):
     install_chapter(monkeypatch, "toy_domain", [{"domain": "Toy"}])
-    rows, reason = table1.chapter_rows("toy_domain")
-    assert rows == [] and reason.startswith("TABLE1_ROWS lacks keys") and "metric" in reason
+    with pytest.raises(ValueError, match="TABLE1_ROWS lacks keys .*metric"):
+        table1.chapter_rows("toy_domain")
 
 
 def test_table1_recovers_the_exponents_of_a_synthetic_store(toy):

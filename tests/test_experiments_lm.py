@@ -88,7 +88,7 @@ def test_word_task_steps_per_epoch_counts_the_batches_of_one_pass(batch_size):
     rng = np.random.default_rng(0)
     sentences = [np.append(rng.integers(2, 30, size=rng.integers(3, 12)), 0) for _ in range(60)]
     vocab = WordVocabulary.build([[str(i) for i in range(30)]], 32)
-    task = WordLMTask("t", PackedSequences.pack(sentences), np.arange(50) % 30, vocab, {"lstm2": [8]}, unroll=7)
+    task = WordLMTask("t", PackedSequences.pack(sentences), np.arange(50) % 30, vocab, unroll=7)
     indices = np.arange(0, 60, 2)
     batches = list(task.train_batches(indices, batch_size, torch.Generator().manual_seed(0), "cpu"))
     assert task.steps_per_epoch(indices, batch_size) == len(batches)

@@ -11,7 +11,9 @@ import torch
 
 from scaling_core.data.shards import shard_sizes
 from scaling_core.experiments import nmt
+from scaling_core.experiments.contract import configure
 from scaling_core.profiles import PROFILES, ChapterConfig, ParameterError, resolve
+from scaling_core.sweep.run import sweep_trials
 from scaling_core.sweep.store import Store
 from scaling_core.tasks.translation import TranslationTask
 
@@ -51,15 +53,13 @@ def test_scales_keep_widths_even_and_span_enough_data():
     assert paper[-1] <= 415_440  # Multi30k's training target tokens at an 8,000 BPE vocabulary
 
 
-def test_datasets_put_the_profile_default_first_and_resolve_checks_them():
-    assert nmt.datasets("laptop") == ("g2p", "multi30k")
-    assert nmt.datasets("paper") == ("multi30k", "g2p")
-    config = resolve("nmt", nmt.SCALES, profile="paper", datasets=nmt.datasets("paper"))
-    assert config.dataset == "multi30k"
+def test_the_profile_names_the_default_dataset_and_configure_checks_it():
+    assert configure("nmt", "laptop").dataset == "g2p"
+    assert configure("nmt", "paper").dataset == "multi30k"
     with pytest.raises(ParameterError, match="'profile'"):
-        nmt.datasets("huge")
+        configure("nmt", "huge")
     with pytest.raises(ParameterError, match="'dataset'.*'g2p'"):
-        resolve("nmt", nmt.SCALES, profile="smoke", dataset="wmt", datasets=nmt.datasets("smoke"))
+        configure("nmt", "smoke", dataset="wmt")
 
 
 def test_multi30k_data_dir_enters_the_task_but_not_for_g2p(tmp_path):
@@ -148,11 +148,11 @@ def test_sweep_trials_reads_a_trial_two_sweeps_share(tmp_path):
                    {**row, "key": "own", "sweep": fixed.name, "shard": 1}])
         store.mark_complete(search.name, json.dumps({"spec": search.to_json(), "keys": ["shared"]}))
         store.mark_complete(fixed.name, json.dumps({"spec": fixed.to_json(), "keys": ["shared", "own"]}))
-    frame = nmt.sweep_trials(store_file, fixed)
+    frame = sweep_trials(store_file, fixed)
     assert sorted(frame["key"]) == ["own", "shared"] and set(frame["sweep"]) == {fixed.name}
-    assert nmt.sweep_trials(store_file, search)["key"].tolist() == ["shared"]
+    assert sweep_trials(store_file, search)["key"].tolist() == ["shared"]
     with pytest.raises(ValueError, match="has not completed"):
-        nmt.sweep_trials(store_file, nmt.sweep_specs(config)[2])
+        sweep_trials(store_file, nmt.sweep_specs(config)[2])
 
 
 def test_run_trains_every_sweep_and_shares_identical_trials():

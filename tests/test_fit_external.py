@@ -16,7 +16,7 @@ import pytest
 
 from scaling_core.fit import JointFit, LastValue, PowerLawConstantFit, extrapolation_scoreboard, m1_estimator
 from scaling_core.fit.base import huber_loss_and_grad
-from scaling_core.fit.cases import (
+from scaling_core.data.fit_cases import (
     allenai_published_fits,
     allenai_variance_weights,
     load_allenai_curve,

@@ -13,10 +13,12 @@ from scaling_core.data.lm_batches import PackedSequences
 from scaling_core.data.text import CharVocabulary, WordVocabulary, word_tokenize
 from scaling_core.profiles import ParameterError
 from scaling_core.sweep.run import SweepSpec
+from scaling_core.experiments.char_lm import CHAR_LM_SCALES
+from scaling_core.experiments.word_lm import WORD_LM_SCALES
 from scaling_core.sweep.task import Task, TaskSpec
+from scaling_core.sweep.trainer import evaluate
 from scaling_core.tasks.language import (
-    CHAR_LM_SCALES,
-    WORD_LM_SCALES,
+    LM_FAMILIES,
     CharLMTask,
     WordLMTask,
     make_char_lm_task,
@@ -24,14 +26,18 @@ from scaling_core.tasks.language import (
 )
 
 
+SMOKE_WORDS = {"seed": 0, "vocab_size": WORD_LM_SCALES["smoke"]["vocab_size"],
+               "val_units": WORD_LM_SCALES["smoke"]["val_units"]}
+
+
 @pytest.fixture(scope="module")
 def kjv_words() -> WordLMTask:
-    return TaskSpec("scaling_core.tasks.language:make_word_lm_task", {"profile": "smoke", "seed": 0}).build()
+    return TaskSpec("scaling_core.tasks.language:make_word_lm_task", SMOKE_WORDS).build()
 
 
 @pytest.fixture(scope="module")
 def kjv_chars() -> CharLMTask:
-    return make_char_lm_task("kjv", profile="smoke", seed=0)
+    return make_char_lm_task("kjv", seed=0, val_units=CHAR_LM_SCALES["smoke"]["val_units"])
 
 
 def tiny_word_task(val_units: int = 200) -> WordLMTask:
@@ -42,29 +48,29 @@ def tiny_word_task(val_units: int = 200) -> WordLMTask:
     vocab = WordVocabulary.build(sentences, size=20)
     encoded = [vocab.encode(s) for s in sentences]
     val_stream = np.concatenate(encoded[250:])[: val_units + 1]
-    return WordLMTask("wordlm-toy", PackedSequences.pack(encoded[:250]), val_stream, vocab,
-                      {"lstm2": [16], "rhn3": [16]}, unroll=10)
+    return WordLMTask("wordlm-toy", PackedSequences.pack(encoded[:250]), val_stream, vocab, unroll=10)
 
 
 def train_epochs(task, family, epochs, batch_size, lr=1e-2):
     torch.manual_seed(0)
-    model = task.build_model(family, task.families[family][0])
+    model = task.build_model(family, 16)
     optimizer = torch.optim.Adam(model.parameters(), lr=lr)
     generator = torch.Generator().manual_seed(0)
-    before = task.evaluate(model, "cpu")["val_loss"]
+    before = evaluate(task, model, "cpu")["val_loss"]
     for _ in range(epochs):
         for batch in task.train_batches(np.arange(len(task.example_units())), batch_size, generator, "cpu"):
             optimizer.zero_grad()
             task.train_loss(model, batch).backward()
             optimizer.step()
-    return before, task.evaluate(model, "cpu")
+    return before, evaluate(task, model, "cpu")
 
 
 def test_tasks_satisfy_the_protocol(kjv_words, kjv_chars):
     assert isinstance(kjv_words, Task) and isinstance(kjv_chars, Task)
     assert kjv_words.metrics[0] == kjv_chars.metrics[0] == "val_loss"
-    assert kjv_words.families == WORD_LM_SCALES["smoke"]["families"]
-    assert kjv_chars.families == CHAR_LM_SCALES["smoke"]["families"]
+    assert kjv_words.families is kjv_chars.families is LM_FAMILIES  # the grid is the search's, not the task's
+    assert all(family in LM_FAMILIES for family in ("lstm2", "lstm4", "rhn5", "rhn10"))
+    assert "gru2" not in LM_FAMILIES and "lstm0" not in LM_FAMILIES
 
 
 @pytest.mark.parametrize("family", ["lstm2", "rhn3"])
@@ -114,8 +120,8 @@ def test_kjv_word_task_counts_words_with_end_of_sentence(kjv_words):
 
 
 def test_word_task_fingerprint_follows_the_data(kjv_words):
-    assert make_word_lm_task(profile="smoke", seed=0).fingerprint == kjv_words.fingerprint
-    assert make_word_lm_task(profile="smoke", seed=1).fingerprint != kjv_words.fingerprint
+    assert make_word_lm_task(**SMOKE_WORDS).fingerprint == kjv_words.fingerprint
+    assert make_word_lm_task(**{**SMOKE_WORDS, "seed": 1}).fingerprint != kjv_words.fingerprint
 
 
 def test_kjv_char_task_counts_only_kept_characters(kjv_chars):
@@ -141,15 +147,14 @@ def test_char_task_training_lowers_validation_loss():
     rng = np.random.default_rng(0)
     lines = ["".join(rng.choice(list("abab cd."), size=rng.integers(5, 30))) for _ in range(120)]
     encoded = [vocab.encode(line, 150) for line in lines]
-    task = CharLMTask("charlm-toy", PackedSequences.pack(encoded[:100]), PackedSequences.pack(encoded[100:]),
-                      {"rhn4": [16]})
+    task = CharLMTask("charlm-toy", PackedSequences.pack(encoded[:100]), PackedSequences.pack(encoded[100:]))
     before, after = train_epochs(task, "rhn4", epochs=4, batch_size=10)
     assert after["val_loss"] < before - 1.5  # from ln(98) = 4.6 towards ln(5)
     assert after["val_bpc"] == pytest.approx(after["val_loss"] / math.log(2))
 
 
 def test_tinyshakespeare_char_task_holds_out_the_tail(shared_data):
-    task = make_char_lm_task("tinyshakespeare", data_dir=shared_data, profile="smoke", val_units=10**7)
+    task = make_char_lm_task("tinyshakespeare", data_dir=shared_data, val_units=10**7)
     vocab = CharVocabulary()
     text = "".join(vocab.symbols[i] if i != vocab.eos_id else "\n" for i in task.valid.ids)
     assert text.endswith("Whiles thou art waking.\n")  # the last line of the corpus
@@ -166,8 +171,8 @@ def test_bad_names_give_one_line_errors():
         make_char_lm_task("wikitext-2")
     with pytest.raises(ParameterError, match="family"):
         tiny_word_task().build_model("gru2", 8)
-    with pytest.raises(ParameterError, match="profile"):
-        make_char_lm_task(profile="huge")
+    with pytest.raises(TypeError, match="profile"):  # a task knows nothing of profiles
+        make_char_lm_task(profile="smoke")
 
 
 @pytest.mark.parametrize("scales,factory", [(WORD_LM_SCALES, "make_word_lm_task"), (CHAR_LM_SCALES, "make_char_lm_task")])

@@ -33,8 +33,9 @@ def test_run_pending_fills_an_output_folder_that_chapters_then_only_read(tmp_pat
 
     monkeypatch.setattr(TaskSpec, "build", no_training)
     from scaling_core.experiments import methodology
-    spec = methodology.sweep_spec("smoke", 0)
-    frame = run_sweep(spec, methodology.sweep_store("smoke"), progress=False)
+    from scaling_core.experiments.contract import configure
+    config = configure("methodology", "smoke")
+    frame = run_sweep(methodology.sweep_specs(config)[0], methodology.store(config), progress=False)
     assert len(frame) == rows[0]["trials_after"]
 
 

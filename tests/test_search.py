@@ -36,11 +36,11 @@ def test_plan_draws_optimizer_settings_from_the_ranges():
     spec = SearchSpec("mlp", grid=(8, 16), samples=200, lr_range=(1e-4, 1e-2), batch_sizes=(16, 64))
     trials = plan_shard(spec, shard_index=0, seed=1)
     assert len(trials) == 400
-    lrs = np.array([t["lr"] for t in trials])
+    lrs = np.array([t.lr for t in trials])
     assert lrs.min() >= 1e-4 and lrs.max() <= 1e-2
     assert np.median(np.log10(lrs)) == pytest.approx(-3, abs=0.15)  # log-uniform: median 1e-3
-    assert {t["batch_size"] for t in trials} == {16, 64}
-    assert [t["sample"] for t in trials[:3]] == [0, 1, 2]
+    assert {t.batch_size for t in trials} == {16, 64}
+    assert [t.sample for t in trials[:3]] == [0, 1, 2]
 
 
 def test_plan_is_seeded():
@@ -105,13 +105,13 @@ def test_a_diverging_family_fails_and_the_sweep_goes_on(tmp_path):
 def test_unknown_family_is_a_one_line_error(tmp_path):
     spec = SweepSpec(name="bad", task=MNIST1D, shard_sizes=(50,),
                      searches=(SearchSpec("transformer", grid=(8,)),))
-    with pytest.raises(ValueError, match="'family' got 'transformer'; allowed: mlp, cnn"):
+    with pytest.raises(ValueError, match="'family' got 'transformer'; allowed: 'mlp', 'cnn'"):
         run_sweep(spec, tmp_path / "s.sqlite", progress=False)
 
 
 def test_a_non_adam_optimizer_is_part_of_every_trial_and_validated():
     spec = SearchSpec(family="mlp", grid=(8,), optimizer="nesterov")
-    assert all(t["optimizer"] == "nesterov" for t in plan_shard(spec, 0, seed=0))
-    assert "optimizer" not in plan_shard(SearchSpec(family="mlp", grid=(8,)), 0, seed=0)[0]
+    assert all(t.optimizer == "nesterov" for t in plan_shard(spec, 0, seed=0))
+    assert "optimizer" not in plan_shard(SearchSpec(family="mlp", grid=(8,)), 0, seed=0)[0].choice()  # Adam: as keys had it
     with pytest.raises(ValueError, match="'optimizer'.*adam, sgd, nesterov"):
         SearchSpec(family="mlp", grid=(8,), optimizer="lamb")

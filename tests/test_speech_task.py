@@ -9,7 +9,7 @@ import torch
 from scaling_core.data.speech_features import encode
 from scaling_core.profiles import ParameterError
 from scaling_core.sweep.task import Task
-from scaling_core.sweep.trainer import make_optimizer
+from scaling_core.sweep.trainer import evaluate, make_optimizer
 from scaling_core.tasks.speech import SpeechTask, length_sorted_batches, make_speech_task
 
 
@@ -18,8 +18,7 @@ def task(tmp_path_factory) -> SpeechTask:
     """20 training and 6 validation eSpeak utterances at 8 kHz, in the session's isolated cache."""
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("SCALING_CORE_CACHE", str(tmp_path_factory.getbasetemp() / "cache"))
-        return make_speech_task("espeak", n_train=20, n_val=6, seed=1, sample_rate=8000,
-                                families={"ds2": [16], "attention": [16]}, ds2_layers=1,
+        return make_speech_task("espeak", n_train=20, n_val=6, seed=1, sample_rate=8000, ds2_layers=1,
                                 conv_channels=4)
 
 
@@ -88,7 +87,7 @@ def test_models_train_and_evaluate(task, family):
         optimizer.step()
         losses.append(loss.item())
     assert np.isfinite(losses).all() and losses[-1] < losses[0]
-    metrics = task.evaluate(model, "cpu")
+    metrics = evaluate(task, model, "cpu")
     assert set(metrics) >= set(task.metrics) and model.training
     assert metrics["val_cer"] > 0.3 and np.isfinite(metrics["val_loss"])
 
@@ -97,10 +96,10 @@ def test_evaluate_scores_perfect_empty_and_partial_transcripts(task):
     frames = task.val_data[2].tolist()
     assert len(set(frames)) == len(frames)  # frame counts identify V's utterances
     perfect = dict(zip(frames, task.val_transcripts))
-    assert task.evaluate(LookupDecoder(perfect), "cpu") == {"val_cer": 0.0, "val_loss": 1.5, "val_wer": 0.0}
-    assert task.evaluate(LookupDecoder({}), "cpu") == {"val_cer": 1.0, "val_loss": 1.5, "val_wer": 1.0}
+    assert evaluate(task, LookupDecoder(perfect), "cpu") == {"val_cer": 0.0, "val_loss": 1.5, "val_wer": 0.0}
+    assert evaluate(task, LookupDecoder({}), "cpu") == {"val_cer": 1.0, "val_loss": 1.5, "val_wer": 1.0}
     first_word_only = {n: t.split()[0] for n, t in perfect.items()}
-    metrics = task.evaluate(LookupDecoder(first_word_only), "cpu")
+    metrics = evaluate(task, LookupDecoder(first_word_only), "cpu")
     dropped = sum(len(t) - len(t.split()[0]) for t in task.val_transcripts)
     assert metrics["val_cer"] == pytest.approx(dropped / sum(len(t) for t in task.val_transcripts))
     words = [len(t.split()) for t in task.val_transcripts]
@@ -108,10 +107,10 @@ def test_evaluate_scores_perfect_empty_and_partial_transcripts(task):
 
 
 def test_search_metric_comes_first(task):
-    stopping_on_loss = SpeechTask("loss", *_utterances(), {"ds2": [8]}, 1, 2, search_metric="val_loss")
+    stopping_on_loss = SpeechTask("loss", *_utterances(), 1, 2, search_metric="val_loss")
     assert stopping_on_loss.metrics == ("val_loss", "val_cer", "val_wer")
     with pytest.raises(ParameterError, match="'search_metric'"):
-        SpeechTask("bad", *_utterances(), {"ds2": [8]}, 1, 2, search_metric="val_accuracy")
+        SpeechTask("bad", *_utterances(), 1, 2, search_metric="val_accuracy")
 
 
 def _utterances():
@@ -132,8 +131,7 @@ def test_bad_arguments_are_refused(task):
 
 
 def test_fsdd_task(shared_data):
-    fsdd = make_speech_task("fsdd", data_dir=shared_data, n_train=30, n_val=10,
-                            families={"ds2": [8]}, ds2_layers=1, conv_channels=2)
+    fsdd = make_speech_task("fsdd", data_dir=shared_data, n_train=30, n_val=10, ds2_layers=1, conv_channels=2)
     assert fsdd.n_features == 81 and len(fsdd.example_units()) == 30 and len(fsdd.val_transcripts) == 10
     assert set(fsdd.val_transcripts) <= {"zero", "one", "two", "three", "four", "five", "six", "seven",
                                          "eight", "nine"}

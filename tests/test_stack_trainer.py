@@ -15,23 +15,29 @@ from scaling_core.sweep.stack_trainer import stack_batches, train_stack
 from scaling_core.sweep.store import Store
 from scaling_core.sweep.task import TaskSpec
 from scaling_core.sweep.trainer import TrainerSettings, train_trial
-from scaling_core.sweep.worker import TrialJob, stack_groups
+from scaling_core.sweep.trial import Trial
+from scaling_core.sweep.worker import stack_groups
 from scaling_core.tasks.language import make_char_lm_task
 from scaling_core.tasks.mnist1d import mnist1d_task
 
 SETTINGS = TrainerSettings(max_epochs=4, max_steps=30, patience=2, min_eval_steps=5, grad_clip=1.0)
 
 
-def _alone_and_stacked(task, family, size, shards, configs):
+def _trials(family, size, draws, batch_size, optimizer):
+    return [Trial(family, size, lr, batch_size, optimizer=optimizer, trial_seed=seed, settings=SETTINGS)
+            for lr, seed in draws]
+
+
+def _alone_and_stacked(task, shards, trials):
     alone = []
-    for k, config in enumerate(configs):
+    for k, trial in enumerate(trials):
         torch.manual_seed(100 + k)
-        alone.append(train_trial(task, task.build_model(family, size), shards[k], config, "cpu", SETTINGS))
+        alone.append(train_trial(task, task.build_model(trial.family, trial.size), shards[k], trial, "cpu"))
     models = []
-    for k in range(len(configs)):
+    for k, trial in enumerate(trials):
         torch.manual_seed(100 + k)
-        models.append(task.build_model(family, size))
-    return alone, train_stack(task, models, shards, configs, "cpu", SETTINGS)
+        models.append(task.build_model(trial.family, trial.size))
+    return alone, train_stack(task, models, shards, trials, "cpu")
 
 
 def _assert_same(alone, stacked, rel=1e-4):
@@ -46,19 +52,18 @@ def _assert_same(alone, stacked, rel=1e-4):
 
 def test_a_stack_of_mlps_matches_the_trials_trained_alone():
     task = mnist1d_task(1200, 300, seed=0, search_metric="val_loss")
-    configs = [{"lr": lr, "batch_size": 32, "seed": seed, "optimizer": "nesterov"}
-               for lr, seed in ((0.01, 1), (0.05, 2), (0.2, 3))]
+    trials = _trials("mlp", 16, ((0.01, 1), (0.05, 2), (0.2, 3)), 32, "nesterov")
     shards = [np.arange(192), np.arange(384), np.arange(384)]  # shards and schedules may differ (whole batches)
-    alone, stacked = _alone_and_stacked(task, "mlp", 16, shards, configs)
+    alone, stacked = _alone_and_stacked(task, shards, trials)
     assert {r.stop_reason for r in alone} <= {"early_stop", "max_steps", "max_epochs"}
     _assert_same(alone, stacked)
 
 
 def test_a_stack_of_recurrent_highway_networks_matches_the_trials_trained_alone():
-    task = make_char_lm_task("kjv", seed=0, profile="smoke", families={"rhn3": [8]}, val_units=400)
-    configs = [{"lr": lr, "batch_size": 8, "seed": seed, "optimizer": "adam"} for lr, seed in ((1e-2, 1), (3e-2, 2))]
+    task = make_char_lm_task("kjv", seed=0, val_units=400)
+    trials = _trials("rhn3", 8, ((1e-2, 1), (3e-2, 2)), 8, "adam")
     shards = [np.arange(48), np.arange(80)]  # different widths per batch: the task pads them to stack
-    alone, stacked = _alone_and_stacked(task, "rhn3", 8, shards, configs)
+    alone, stacked = _alone_and_stacked(task, shards, trials)
     _assert_same(alone, stacked)
 
 
@@ -76,13 +81,12 @@ def test_train_stack_rejects_mixed_optimizers_or_batch_sizes():
     task = mnist1d_task(200, 100, seed=0)
     models = [task.build_model("mlp", 4) for _ in range(2)]
     shards = [np.arange(64)] * 2
-    with pytest.raises(ValueError, match="parameter 'configs'"):
-        train_stack(task, models, shards, [{"lr": 0.1, "batch_size": 8, "seed": 0},
-                                           {"lr": 0.1, "batch_size": 16, "seed": 1}])
+    with pytest.raises(ValueError, match="parameter 'trials'"):
+        train_stack(task, models, shards, [Trial("mlp", 4, 0.1, 8), Trial("mlp", 4, 0.1, 16, trial_seed=1)])
 
 
 def _job(key, size=8.0, lr=0.1, shard_length=64, batch_size=16):
-    return TrialJob(key=key, task=TaskSpec("scaling_core.tasks.mnist1d:mnist1d_task", {"n_train": 256}),
+    return Trial(key=key, task=TaskSpec("scaling_core.tasks.mnist1d:mnist1d_task", {"n_train": 256}),
                     family="mlp", size=size, lr=lr, batch_size=batch_size, trial_seed=1, shard_seed=0,
                     shard_length=shard_length)
 

@@ -14,7 +14,7 @@ from scaling_core.models.resnet import ResNet, ResNetConfig
 from scaling_core.models.rhn import RHNConfig, RHNLanguageModel
 from scaling_core.models.seq2seq import Seq2Seq, Seq2SeqConfig
 from scaling_core.sweep.stacked import ModelStack, StackedOptimizer, clip_member_grads
-from scaling_core.tasks.mnist1d import MLP
+from scaling_core.models.mnist1d_nets import MLP
 
 
 @pytest.mark.parametrize("bidirectional", [False, True])

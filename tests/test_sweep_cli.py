@@ -57,7 +57,7 @@ def test_add_parser_registers_the_sweep_subcommand():
 
 @pytest.mark.parametrize("changes, message", [
     ({"colour": "red"}, "unknown key 'colour'"),
-    ({"searches": [{"family": "rnn", "grid": [4]}]}, "'family' got 'rnn'; allowed: mlp, cnn"),
+    ({"searches": [{"family": "rnn", "grid": [4]}]}, "'family' got 'rnn'; allowed: 'mlp', 'cnn'"),
     ({"searches": [{"family": "mlp", "grid": [4], "samples": 0}]}, "'samples' got 0"),
     ({"shard_sizes": [50, 5000]}, "allowed: at most 300"),
     ({"task": {"factory": "scaling_core.tasks.nothing:task"}}, "scaling_core.tasks.nothing"),

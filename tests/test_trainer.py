@@ -9,6 +9,7 @@ import pytest
 import torch
 
 from scaling_core.sweep.task import Task
+from scaling_core.sweep.trial import Trial
 from scaling_core.sweep.trainer import (
     OPTIMIZERS, TrainerSettings, make_optimizer, steps_per_epoch, train_trial,
 )
@@ -55,8 +56,8 @@ def _train(lr=0.05, settings=TrainerSettings(max_epochs=30, patience=3, min_eval
     task = Regression()
     torch.manual_seed(seed)
     model = task.build_model("linear", 1)
-    config = config or {"lr": lr, "batch_size": 32, "seed": seed}
-    result = train_trial(task, model, np.arange(512), config, "cpu", settings, callbacks)
+    trial = Trial("linear", 1, lr, 32, trial_seed=seed, settings=settings, **(config or {}))
+    result = train_trial(task, model, np.arange(512), trial, "cpu", callbacks)
     return result, model
 
 
@@ -133,7 +134,7 @@ def test_steps_per_epoch_uses_the_tasks_own_count_when_it_has_one():
 @pytest.mark.parametrize("name", OPTIMIZERS)
 def test_every_optimizer_fits_the_known_weights(name):
     lr = {"adam": 0.05, "sgd": 0.05, "nesterov": 0.02}[name]
-    result, model = _train(config={"lr": lr, "batch_size": 32, "seed": 0, "optimizer": name})
+    result, model = _train(lr=lr, config={"optimizer": name})
     assert result.status == "done"
     assert torch.allclose(model.weight.detach().squeeze(), TRUE_WEIGHTS, atol=0.05)
 

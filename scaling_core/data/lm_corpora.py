@@ -22,7 +22,7 @@ import pandas as pd
 
 from scaling_core.data.kjv import load_kjv, split_by_chapter
 from scaling_core.data.text import load_billion_word, load_tinyshakespeare, load_wikitext, split_tail
-from scaling_core.profiles import ParameterError, check_choice, default_data_dir
+from scaling_core.validation import ParameterError, check_choice, default_data_dir
 
 WORD_DATASETS = ("kjv", "wikitext-2", "wikitext-103", "billion-word")
 CHAR_DATASETS = ("kjv", "tinyshakespeare")

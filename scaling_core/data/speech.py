@@ -21,7 +21,7 @@ import pandas as pd
 import scipy.io.wavfile
 
 from scaling_core.data.speech_features import normalize_transcript, resample
-from scaling_core.profiles import check_choice, default_data_dir
+from scaling_core.validation import check_choice, default_data_dir
 
 DIGIT_WORDS = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine")
 """Transcripts of the FSDD recordings, by digit."""

@@ -31,7 +31,7 @@ import numpy as np
 
 from scaling_core.download import download
 from scaling_core.paths import cache_dir
-from scaling_core.profiles import ParameterError, check_choice, default_data_dir
+from scaling_core.validation import ParameterError, check_choice, default_data_dir
 
 EOS = "<eos>"
 """End-of-sentence token; continuous minibatching joins sentences with it."""

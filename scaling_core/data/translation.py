@@ -18,7 +18,7 @@ import pandas as pd
 
 from scaling_core.download import download
 from scaling_core.paths import cache_dir
-from scaling_core.profiles import check_choice, default_data_dir
+from scaling_core.validation import check_choice, default_data_dir
 
 MULTI30K_URL = "https://raw.githubusercontent.com/multi30k/dataset/master/data/task1/raw/"
 """Where the raw Multi30k task-1 files live upstream (``{split}.{lang}.gz``)."""

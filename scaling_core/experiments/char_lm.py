@@ -10,6 +10,8 @@ the curves (:mod:`scaling_core.experiments.compare`).
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from dataclasses import replace
 
 import altair as alt
@@ -22,7 +24,7 @@ from scaling_core.paths import store_path
 from scaling_core.profiles import ChapterConfig
 from scaling_core.sweep.run import SweepSpec
 from scaling_core.sweep.task import TaskSpec
-from scaling_core.tasks.language import CHAR_LM_SCALES
+from scaling_core.experiments.lm_scales import lm_scale
 
 CHAPTER = "char_lm"
 TASK_FACTORY = "scaling_core.tasks.language:make_char_lm_task"
@@ -39,6 +41,30 @@ OPTIMIZERS = {"sgd": "SGD", "adam": "Adam"}
 FIT_FROM = 16_000
 """Shards of at least this many characters enter the power-law fits."""
 
+CHAR_LM_SCALES = dict(
+    # seconds on one CPU core: 3 shards of 16k-64k characters, two tiny depth-10 RHNs
+    smoke=lm_scale((16_000, 64_000), {"rhn10": [8, 16]}, lr_range=(1e-2, 1e-2), batch_sizes=(8,), samples=1,
+                 trainer=dict(max_epochs=2, max_steps=4, patience=1, min_eval_steps=4, grad_clip=1.0),
+                 val_units=1_000),
+    # about 15 minutes on 2 CPU cores for two optimizers: 6 shards over 1.5 orders of magnitude
+    # (8k-256k characters), widths up to 128, at most 15 epochs and 100 steps of 32 verses per trial
+    laptop=lm_scale((8_000, 256_000), {"rhn10": [16, 32]}, lr_range=(1e-2, 1e-2), batch_sizes=(32,),
+                  samples=1, trainer=dict(max_epochs=15, max_steps=100, patience=2, min_eval_steps=10,
+                                          grad_clip=1.0), val_units=5_000, max_size=128),
+    # one GPU, about 10 minutes of an H200 for both optimizers by `scaling-core cost char_lm -p profile paper`:
+    # 8 shards over 2.1 orders of magnitude (13k-1.66M of the KJV's 3.46M kept training characters), widths
+    # growing as m^0.25-m^0.5 up to 256, V of 50k characters; trials of one width train stacked, from CUDA graphs
+    paper=lm_scale((13_000, 1_664_000), {"rhn10": [32, 64, 128]}, lr_range=(1e-3, 1e-2), batch_sizes=(128,),
+                 samples=2, trainer=dict(max_epochs=20, max_steps=50_000, patience=4, grad_clip=1.0),
+                 val_units=50_000, max_size=256, growth=(0.25, 0.5)),
+)
+"""Per-profile settings of the character-LM chapter (KJV by default; Tiny Shakespeare holds
+1.06M characters): ``shard_sizes`` in kept characters, the depth-10 RHN grid (state width),
+the Adam searches (``batch_size`` = sentences per batch), the trainer's stopping rules
+(gradients clipped to norm 1, which plain SGD needs on an RHN) and ``val_units``.
+Calibration (one shared CPU core, 32 verses per batch): a depth-10 RHN trains at about
+12k-20k / 7k characters per second at widths 16-32 / 64."""
+
 _CHAPTER = {  # SGD at 3 measured better than at 1 (2.30 vs 2.72 nats; Adam at 1e-2: 2.09) after 150 steps
     # of 32 verses on 64k characters, width 32, gradients clipped to norm 1
     "smoke": {"fit_from": FIT_FROM, "bootstrap": 200, "workers": 1, "sgd_lr_range": (3.0, 3.0)},
@@ -47,7 +73,7 @@ _CHAPTER = {  # SGD at 3 measured better than at 1 (2.30 vs 2.72 nats; Adam at 1
 }
 SCALES = {profile: {**CHAR_LM_SCALES[profile], **_CHAPTER[profile]} for profile in CHAR_LM_SCALES}
 """Per-profile settings: the sweep engine's settings from
-:data:`scaling_core.tasks.language.CHAR_LM_SCALES` (shards, the Adam searches, trainer,
+:data:`CHAR_LM_SCALES` (shards, the Adam searches, trainer,
 ``val_units``) plus the chapter's: ``fit_from`` (characters), bootstrap resamples, local
 workers and ``sgd_lr_range``, the learning rates of the SGD search."""
 
@@ -67,13 +93,13 @@ def sweep_name(profile: str, seed: int, optimizer: str) -> str:
 
 def task_kwargs(config: ChapterConfig) -> dict:
     """Factory arguments: the data folder only for datasets that need one (keys stay portable)."""
-    kwargs = {"dataset": config.dataset, "seed": config.seed, "profile": config.profile}
+    kwargs = {"dataset": config.dataset, "seed": config.seed, "val_units": config["val_units"]}
     if config.dataset != "kjv" and config.data_dir is not None:
         kwargs["data_dir"] = str(config.data_dir)
     return kwargs
 
 
-def sweep_spec(config: ChapterConfig, optimizer: str) -> SweepSpec:
+def optimizer_spec(config: ChapterConfig, optimizer: str) -> SweepSpec:
     """The model search of the RHN with ``optimizer`` ("sgd" or "adam") on the chapter's shards."""
     spec = SweepSpec.from_dict({
         "name": sweep_name(config.profile, config.seed, optimizer), "seed": config.seed,
@@ -87,13 +113,18 @@ def sweep_spec(config: ChapterConfig, optimizer: str) -> SweepSpec:
 
 def sweep_specs(config: ChapterConfig) -> list[SweepSpec]:
     """One sweep per optimizer, SGD first; same task, shards and trainer."""
-    return [sweep_spec(config, optimizer) for optimizer in OPTIMIZERS]
+    return [optimizer_spec(config, optimizer) for optimizer in OPTIMIZERS]
+
+
+def store(config: ChapterConfig) -> Path:
+    """The chapter's results store, ``results/char_lm/<dataset>-<profile>.sqlite``."""
+    return store_path(CHAPTER, config.profile, config.dataset)
 
 
 def run(config: ChapterConfig, progress: bool = False) -> pd.DataFrame:
     """Run (or resume, or read) both sweeps from ``results/char_lm/<dataset>-<profile>.sqlite``."""
-    store = store_path(CHAPTER, config.profile, config.dataset)
-    frames = curves.run_all(sweep_specs(config), store, config.device, config["workers"], progress=progress)
+    path = store(config)
+    frames = curves.run_all(sweep_specs(config), path, config.device, config["workers"], progress=progress)
     return pd.concat(frames, ignore_index=True)
 
 

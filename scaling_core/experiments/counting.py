@@ -10,7 +10,7 @@ from scipy import special
 from scaling_core import counting
 from scaling_core.counting import LOSSES, THEORY_EXPONENTS, NoisyContexts
 from scaling_core.fit import PowerLawConstantFit, PowerLawFit
-from scaling_core.profiles import ParameterError
+from scaling_core.profiles import ChapterConfig, ParameterError
 
 _SLIDER_BIASES = tuple(float(p) for p in np.round(np.arange(0.05, 0.51, 0.05), 2))
 
@@ -36,6 +36,29 @@ SCALES = {
     },
 }
 """Per-profile settings: size grid, Monte Carlo draws, biases shown, and the noisy-label toy."""
+
+DATASETS = ("coin",)
+"""The chapter's one "dataset": coin flips of a known bias, generated (nothing is loaded)."""
+
+TABLE1_ROWS: list[dict] = []
+"""No Table 1 row: the counting model's exponent is proved (-1/2), not measured by a sweep."""
+
+
+def sweep_specs(config: ChapterConfig) -> list:
+    """No sweeps: every number of this chapter is an exact sum or a Monte Carlo estimate."""
+    return []
+
+
+def store(config: ChapterConfig) -> None:
+    """No results store: the chapter computes everything it shows in seconds."""
+    return None
+
+
+def run(config: ChapterConfig) -> pd.DataFrame:
+    """The chapter's main table: expected L1 loss of a fair coin on the profile's size grid."""
+    sizes = size_grid(config["m_max"], config["grid_points"])
+    return expected_loss_table(sizes, p=0.5, loss="l1", draws=config["mc_draws"], seed=config.seed)
+
 
 MIN_EXPECTED_MINORITY = 10.0
 """Exponents are fitted where ``m p (1-p) >= 10``: the large-``m`` regime the theory describes."""

@@ -19,7 +19,6 @@ import pandas as pd
 from scaling_core import charts
 from scaling_core.fit import ModelSizeFit, PowerLawConstantFit, PowerLawFit
 from scaling_core.sweep.executors import local_executor
-from scaling_core.sweep.keys import code_version
 from scaling_core.sweep.run import SweepSpec, best_per_shard, run_sweep
 from scaling_core.sweep.store import Store
 
@@ -61,7 +60,7 @@ def run_all(specs: list[SweepSpec], store: str | Path, device: str = "cpu", work
         for spec in specs:        # process-wide random states, and side by side they would interleave
             if opened.completed_spec(spec.name) is None:
                 spec.task.build()
-                code_version(spec.task.factory.partition(":")[0])
+                spec.code_files()
     gpu = str(device).startswith("cuda")
     budget = max(1, min(int(workers), os.cpu_count() or 1))
     together = len(specs) if gpu else min(len(specs), budget)

@@ -11,6 +11,8 @@ power law :math:`\epsilon(m) = \alpha m^{\beta_g}` that gives the chapter's
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import math
 from dataclasses import dataclass
 
@@ -143,7 +145,7 @@ def sweep_specs(config: ChapterConfig) -> list[SweepSpec]:
     """The chapter's one sweep: a width search per depth on class-balanced nested shards."""
     scale = settings(config)
     kwargs = dict(dataset=config.dataset, seed=config.seed, pool_size=scale["pool_size"],
-                  val_size=scale["val_size"], families=scale["families"])
+                  val_size=scale["val_size"])
     if config.dataset != "mnist1d":
         kwargs["data_dir"] = str(config.data_dir) if config.data_dir else None
     return [SweepSpec.from_dict({
@@ -154,10 +156,15 @@ def sweep_specs(config: ChapterConfig) -> list[SweepSpec]:
     })]
 
 
+def store(config: ChapterConfig) -> Path:
+    """The chapter's results store, ``results/image/<dataset>-<profile>.sqlite``."""
+    return store_path(CHAPTER, config.profile, config.dataset)
+
+
 def run(config: ChapterConfig, progress: bool = False) -> pd.DataFrame:
     """Run (resume, or only read) the chapter's sweep; one row per trial."""
-    store = store_path(CHAPTER, config.profile, config.dataset)
-    frames = [curves.run(spec, store, config.device, settings(config)["workers"], progress=progress)
+    path = store(config)
+    frames = [curves.run(spec, path, config.device, settings(config)["workers"], progress=progress)
               for spec in sweep_specs(config)]
     return pd.concat(frames, ignore_index=True)
 

@@ -51,6 +51,23 @@ M2 and M3, whose optimisers took ten seconds and more on short, non-monotone smo
 curves), and how many of the
 joint fit's 81 starts are optimised (:class:`ScreenedJointFit`)."""
 
+DATASETS = ("default",)
+"""No dataset of its own: the chapter reads the other chapters' stores at its profile."""
+
+TABLE1_ROWS: list[dict] = []
+"""No rows of its own: it reads every chapter's ``TABLE1_ROWS`` (see :mod:`scaling_core.experiments.table1`)."""
+
+
+def sweep_specs(config: ChapterConfig) -> list:
+    """No sweeps: the chapter trains nothing."""
+    return []
+
+
+def store(config: ChapterConfig) -> None:
+    """No results store of its own."""
+    return None
+
+
 THREE_REGION_POINTS = 5
 """Fewest shards for a three-region fit (four parameters, one degree of freedom left)."""
 

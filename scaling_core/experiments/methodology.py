@@ -15,11 +15,13 @@ import pandas as pd
 from scaling_core import charts
 from scaling_core.experiments import curves
 from scaling_core.paths import store_path
-from scaling_core.profiles import PROFILES, ChapterConfig, check_choice
+from scaling_core.profiles import ChapterConfig
 from scaling_core.sweep.run import SweepSpec, best_per_shard
 
+CHAPTER = "methodology"
 TASK_FACTORY = "scaling_core.tasks.mnist1d:mnist1d_task"
-DATASET = "mnist1d"
+DATASETS = ("mnist1d",)
+"""The chapter's one dataset, generated offline."""
 
 
 def _search(family, grid, samples, growth=(0.0, 0.5, 1.0)):
@@ -58,32 +60,38 @@ SEARCH_METRIC = "val_loss"
 """What early stopping and the model search minimise: validation cross-entropy (smoother
 than the error, and the MLPs overfit it first)."""
 
+TABLE1_ROWS = [{
+    "domain": "MNIST-1D (method demo)", "model": "MLP", "sweep": "methodology-{profile}-seed{seed}",
+    "family": "mlp", "metric": "val_error", "unit": "samples",
+    "fit_from_units": {profile: scale["fit_from"] for profile, scale in SCALES.items()},
+    "paper_beta_g": None, "paper_beta_p": None,
+}]
+"""An extra, non-paper row of Table 1: the chapter's MNIST-1D curve."""
+
 PAPER_BETA_G = {"ImageNet top-1": -0.309, "ImageNet top-5": -0.488, "ImageNet xent": -0.35,
                 "NMT": -0.128, "char LM": -0.094, "word LM": -0.066, "speech": -0.299}
 """The paper's Table 1 learning-curve exponents, for comparison."""
 
 
-def sweep_spec(profile: str = "smoke", seed: int = 0) -> SweepSpec:
-    """The chapter's sweep at ``profile``: MNIST-1D data and the model search of :data:`SCALES`."""
-    check_choice("profile", profile, PROFILES)
-    s = SCALES[profile]
-    return SweepSpec.from_dict({
-        "name": f"methodology-{profile}-seed{seed}", "seed": seed,
+def sweep_specs(config: ChapterConfig) -> list[SweepSpec]:
+    """The chapter's one sweep: MNIST-1D data and the model search of :data:`SCALES`."""
+    s = config.settings
+    return [SweepSpec.from_dict({
+        "name": TABLE1_ROWS[0]["sweep"].format(profile=config.profile, seed=config.seed), "seed": config.seed,
         "task": {"factory": TASK_FACTORY, "kwargs": {"n_train": s["n_train"], "n_val": s["n_val"],
-                                                    "seed": seed, "search_metric": SEARCH_METRIC}},
+                                                    "seed": config.seed, "search_metric": SEARCH_METRIC}},
         "shard_sizes": s["shard_sizes"], "searches": s["searches"], "trainer": s["trainer"],
-    })
+    })]
 
 
-def sweep_store(profile: str, dataset: str = DATASET) -> Path:
+def store(config: ChapterConfig) -> Path:
     """The chapter's results store, ``results/methodology/<dataset>-<profile>.sqlite``."""
-    return store_path("methodology", profile, dataset)
+    return store_path(CHAPTER, config.profile, config.dataset)
 
 
 def run(config: ChapterConfig, progress: bool = False) -> pd.DataFrame:
     """Run (or resume, or only read) the chapter's sweep; one row per trial, with histories."""
-    return curves.run(sweep_spec(config.profile, config.seed),
-                      sweep_store(config.profile, config.dataset), device=config.device,
+    return curves.run(sweep_specs(config)[0], store(config), device=config.device,
                       workers=config["workers"], history=True, progress=progress)
 
 

@@ -28,9 +28,8 @@ import torch
 from scaling_core import charts, notebook
 from scaling_core.experiments import curves
 from scaling_core.paths import store_path
-from scaling_core.profiles import PROFILES, ChapterConfig, check_choice
+from scaling_core.profiles import ChapterConfig
 from scaling_core.sweep.run import SweepSpec
-from scaling_core.sweep.store import Store
 
 CHAPTER = "nmt"
 TASK_FACTORY = "scaling_core.tasks.translation:make_translation_task"
@@ -115,13 +114,6 @@ TABLE1_ROWS = [{
 # ----------------------------------------------------------------------------- sweeps
 
 
-def datasets(profile: str) -> tuple[str, ...]:
-    """The chapter's datasets with ``profile``'s default first (``dataset=None`` picks it)."""
-    check_choice("profile", profile, PROFILES)
-    default = SCALES[profile]["dataset"]
-    return (default, *[d for d in DATASETS if d != default])
-
-
 def search_name(profile: str, seed: int) -> str:
     """Name of the model-search sweep in the store."""
     return TABLE1_ROWS[0]["sweep"].format(profile=profile, seed=seed)
@@ -134,9 +126,8 @@ def fixed_name(profile: str, seed: int, width: int) -> str:
 
 def task_kwargs(config: ChapterConfig) -> dict:
     """Keyword arguments of :func:`~scaling_core.tasks.translation.make_translation_task`."""
-    check_choice("dataset", config.dataset, DATASETS)
     kwargs = {"dataset": config.dataset, "seed": config.seed,
-              "widths": list(config["search"]["grid"]), **config["data"][config.dataset],
+              **config["data"][config.dataset],
               **MODEL_OPTIONS}
     if config.dataset == "multi30k" and config.data_dir is not None:
         kwargs["data_dir"] = str(config.data_dir)
@@ -161,46 +152,15 @@ def sweep_specs(config: ChapterConfig) -> list[SweepSpec]:
     return specs
 
 
-def _config(profile: str, seed: int, dataset: str | None = None) -> ChapterConfig:
-    dataset = dataset or SCALES[profile]["dataset"]
-    return ChapterConfig(CHAPTER, profile, seed, "cpu", dataset, None, SCALES[profile])
-
-
-def sweep_spec(profile: str = "smoke", seed: int = 0) -> SweepSpec:
-    """The model-search sweep at ``profile`` on its default dataset (``scaling-core sweep``)."""
-    check_choice("profile", profile, PROFILES)
-    return sweep_specs(_config(profile, seed))[0]
-
-
-def sweep_store(profile: str, dataset: str | None = None) -> Path:
+def store(config: ChapterConfig) -> Path:
     """The chapter's results store, ``results/nmt/<dataset>-<profile>.sqlite``."""
-    return store_path(CHAPTER, profile, dataset or SCALES[profile]["dataset"])
-
-
-def sweep_trials(store: str | Path, spec: SweepSpec) -> pd.DataFrame:
-    """The trials of a completed sweep, labelled with its name.
-
-    Two sweeps may share a trial (same configuration, hence the same key); the store
-    keeps it once under the first sweep's name, so trials are read by the keys the
-    sweep recorded, not by the name on the row.
-    """
-    with Store(store) as opened:
-        record = opened.completed_spec(spec.name)
-        frame = opened.to_frame()
-    if record is None:
-        raise ValueError(f"sweep {spec.name!r} has not completed in {store}")
-    keys = json.loads(record)["keys"]
-    frame = frame[frame["key"].isin(keys)].copy()
-    frame["sweep"] = spec.name
-    return frame.reset_index(drop=True)
+    return store_path(CHAPTER, config.profile, config.dataset)
 
 
 def run(config: ChapterConfig, progress: bool = False) -> pd.DataFrame:
     """Run (or resume, or only read) every sweep of the chapter; one row per trial and sweep."""
-    store = sweep_store(config.profile, config.dataset)
-    specs = sweep_specs(config)
-    curves.run_all(specs, store, config.device, config["workers"], progress=progress)  # independent sweeps
-    return pd.concat([sweep_trials(store, spec) for spec in specs], ignore_index=True)
+    frames = curves.run_all(sweep_specs(config), store(config), config.device, config["workers"], progress=progress)  # independent
+    return pd.concat(frames, ignore_index=True)
 
 
 def _named_dataset(config: ChapterConfig) -> str | None:
@@ -335,7 +295,7 @@ SAMPLE_COLUMNS = ["source", "reference", "hypothesis", "exact"]
 
 def artefact_dir(config: ChapterConfig) -> Path:
     """Where the search sweep keeps its models' weights (beside the store)."""
-    return sweep_store(config.profile, config.dataset).with_suffix(".artefacts")
+    return store(config).with_suffix(".artefacts")
 
 
 def largest_shard_winner(trials: pd.DataFrame, config: ChapterConfig) -> pd.Series:

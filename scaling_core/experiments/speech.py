@@ -9,7 +9,8 @@ utterances.
 
 from __future__ import annotations
 
-import json
+from pathlib import Path
+
 
 import altair as alt
 import numpy as np
@@ -19,7 +20,6 @@ from scaling_core.experiments import curves
 from scaling_core.paths import store_path
 from scaling_core.profiles import ChapterConfig
 from scaling_core.sweep.run import SweepSpec
-from scaling_core.sweep.store import Store
 
 CHAPTER = "speech"
 DATASETS = ("espeak", "fsdd")
@@ -112,10 +112,8 @@ def fixed_sweep_name(size: int, profile: str, seed: int) -> str:
 def task_kwargs(config: ChapterConfig) -> dict:
     """Keyword arguments of :func:`~scaling_core.tasks.speech.make_speech_task` for ``config``."""
     data = config["data"][config.dataset]
-    families = {s["family"]: s["grid"] for s in config["searches"]}
-    families["ds2"] = sorted(set(families.get("ds2", [])) | set(config["fixed_sizes"]))
     kwargs = {"dataset": config.dataset, "n_train": data["n_train"], "n_val": data["n_val"],
-              "seed": config.seed, "families": families, "ds2_layers": config["ds2_layers"],
+              "seed": config.seed, "ds2_layers": config["ds2_layers"],
               "conv_channels": config["conv_channels"], "search_metric": config["stop_on"]}
     if config.dataset == "espeak":
         kwargs["sample_rate"] = config["sample_rate"]
@@ -139,29 +137,21 @@ def sweep_specs(config: ChapterConfig) -> list[SweepSpec]:
     return specs
 
 
+def store(config: ChapterConfig) -> Path:
+    """The chapter's results store, ``results/speech/<dataset>-<profile>.sqlite``."""
+    return store_path(CHAPTER, config.profile, config.dataset)
+
+
 def run(config: ChapterConfig) -> pd.DataFrame:
     """Run (or resume, or only read) every sweep of the chapter; one row per (sweep, trial).
 
-    Sweeps may share trials (same size, optimizer settings and shard): the store runs
-    such a trial once and each sweep lists it, so rows are gathered by each sweep's keys.
-    The sweeps run one after another (side by side, a shared trial could start twice).
+    Sweeps may share trials (same size, optimizer settings and shard): the store trains
+    such a trial once and lists it under each sweep. The sweeps run one after another
+    (side by side, a shared trial could start twice).
     """
-    path = store_path(CHAPTER, config.profile, config.dataset)
-    frames = []
-    for spec in sweep_specs(config):
-        curves.run(spec, path, config.device, config["workers"])
-        with Store(path) as store:
-            frames.append(sweep_trials(store, spec.name))
+    path = store(config)
+    frames = [curves.run(spec, path, config.device, config["workers"]) for spec in sweep_specs(config)]
     return pd.concat(frames, ignore_index=True)
-
-
-def sweep_trials(store: Store, name: str) -> pd.DataFrame:
-    """The trials of completed sweep ``name``, including those first stored by another sweep."""
-    keys = json.loads(store.completed_spec(name))["keys"]
-    frame = store.to_frame()
-    frame = frame[frame["key"].isin(keys)].drop_duplicates("key").copy()
-    frame["sweep"] = name
-    return frame.reset_index(drop=True)
 
 
 # ----------------------------------------------------------------------------- tables

@@ -14,7 +14,6 @@ and :func:`table1` turns the fits into one table beside the paper's exponents.
 
 from __future__ import annotations
 
-import importlib
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,7 +25,7 @@ import pandas as pd
 
 from scaling_core.experiments import curves as steps
 from scaling_core.fit import ThreeRegionFit
-from scaling_core.paths import results_dir
+from scaling_core.experiments.contract import chapter_module, configure, default_dataset
 from scaling_core.sweep.store import Store
 
 DOMAIN_CHAPTERS = ("nmt", "word_lm", "char_lm", "image", "speech")
@@ -41,18 +40,6 @@ ROW_KEYS = ("domain", "model", "sweep", "family", "metric", "unit", "fit_from_un
 
 MIN_POINTS = 3
 """Fewest shards a two-parameter power law is fitted through (two would fit exactly)."""
-
-
-def methodology_rows(module) -> list[dict]:
-    """The methodology chapter's MNIST-1D curve as an extra, non-paper row."""
-    fit_from = {profile: scale["fit_from"] for profile, scale in module.SCALES.items()}
-    return [{"domain": "MNIST-1D (method demo)", "model": "MLP", "sweep": "methodology-{profile}-seed{seed}",
-             "family": "mlp", "metric": "val_error", "unit": "samples", "fit_from_units": fit_from,
-             "paper_beta_g": None, "paper_beta_p": None, "dataset": module.DATASET}]
-
-
-FALLBACK_ROWS = {"methodology": methodology_rows}
-"""Rows for chapters whose module predates ``TABLE1_ROWS``."""
 
 
 @dataclass
@@ -127,61 +114,41 @@ class Curve:
 
 
 def chapter_rows(chapter: str, profile: str = "smoke") -> tuple[list[dict], str]:
-    """A chapter's Table 1 rows, or ``([], reason)`` when the module or its rows are missing."""
-    try:
-        module = importlib.import_module(f"scaling_core.experiments.{chapter}")
-    except ModuleNotFoundError as error:
-        if error.name != f"scaling_core.experiments.{chapter}":
-            return [], f"module does not import ({error})"
-        return [], "chapter module not written yet"
-    rows = getattr(module, "TABLE1_ROWS", None)
-    if rows is None and chapter in FALLBACK_ROWS:
-        rows = FALLBACK_ROWS[chapter](module)
+    """A chapter's Table 1 rows through the chapter contract, or ``([], reason)`` when it has none."""
+    module = chapter_module(chapter)
+    rows = module.TABLE1_ROWS
     if not rows:
-        return [], "module defines no TABLE1_ROWS"
+        return [], "the chapter defines no Table 1 rows"
     bad = [sorted(set(ROW_KEYS) - set(row)) for row in rows if set(ROW_KEYS) - set(row)]
     if bad:
-        return [], f"TABLE1_ROWS lacks keys {bad[0]}"
+        raise ValueError(f"chapter {chapter!r}: TABLE1_ROWS lacks keys {bad[0]}")
     return [{"dataset": default_dataset(module, profile), **row} for row in rows], ""
 
 
-def default_dataset(module, profile: str = "smoke") -> str:
-    """The chapter's default dataset: ``datasets(profile)[0]``, ``DATASETS[0]`` or ``DATASET``."""
-    if callable(getattr(module, "datasets", None)):
-        return module.datasets(profile)[0]
-    if getattr(module, "DATASETS", None):
-        return module.DATASETS[0]
-    return getattr(module, "DATASET", "default")
-
-
-def stores_of(chapter: str, profile: str) -> list[Path]:
-    """The existing results stores of ``chapter`` at ``profile`` (``<dataset>-<profile>.sqlite``)."""
-    folder = results_dir() / chapter
-    return sorted(folder.glob(f"*-{profile}.sqlite")) if folder.is_dir() else []
-
-
-def read_store(path: Path) -> tuple[pd.DataFrame, set[str]]:
-    """Every trial in the store at ``path`` and the names of its completed sweeps."""
+def read_store(path: Path) -> tuple[pd.DataFrame, dict[str, list[str]]]:
+    """Every trial in the store at ``path`` and the recorded keys of each completed sweep."""
     with Store(path) as store:
         frame = store.to_frame()
-        complete = {name for name in frame["sweep"].unique() if store.completed_spec(name)}
-    return frame, complete
+        complete = {name: store.completed_record(name)["keys"] for name in store.completed_sweeps()}
+        members = {name: store.to_frame(name)["key"].tolist() for name in frame["sweep"].unique()}
+    return frame, {**members, **complete}
 
 
-def find_sweep(chapter: str, profile: str, row: dict, cache: dict) -> tuple[Curve | None, str]:
-    """The curve of ``row`` from the first store of ``chapter`` holding its sweep, else a reason."""
-    paths = stores_of(chapter, profile)
-    preferred = [p for p in paths if p.name == f"{row.get('dataset', '')}-{profile}.sqlite"]
-    if not paths:
-        return None, f"no {profile} results store"
-    for path in preferred + [p for p in paths if p not in preferred]:
-        if path not in cache:
-            cache[path] = read_store(path)
-        frame, complete = cache[path]
-        trials = frame[frame["sweep"] == row["sweep"]].reset_index(drop=True)
-        if len(trials):
-            return Curve(chapter, row, path, trials, frame, row["sweep"] in complete, profile), ""
-    return None, f"no trials of sweep {row['sweep']!r} in {', '.join(p.name for p in paths)}"
+def find_sweep(chapter: str, profile: str, row: dict, cache: dict, seed: int = 0) -> tuple[Curve | None, str]:
+    """The curve of ``row`` from the chapter's store for the row's dataset (its contract's ``store``)."""
+    config = configure(chapter, profile=profile, seed=seed, dataset=row["dataset"])
+    path = chapter_module(chapter).store(config)
+    if path is None or not path.exists():
+        return None, f"no {profile} results store ({path.name if path else 'none'})"
+    if path not in cache:
+        cache[path] = read_store(path)
+    frame, keys = cache[path]
+    with Store(path) as store:
+        complete = store.completed_record(row["sweep"]) is not None
+    if row["sweep"] not in keys:
+        return None, f"no trials of sweep {row['sweep']!r} in {path.name}"
+    trials = frame[frame["key"].isin(keys[row["sweep"]])].assign(sweep=row["sweep"]).reset_index(drop=True)
+    return Curve(chapter, row, path, trials, frame, complete, profile), ""
 
 
 def collect(profile: str, seed: int = 0,
@@ -203,7 +170,7 @@ def collect(profile: str, seed: int = 0,
             missing.append({"chapter": chapter, "curve": "", "reason": reason})
         for row in rows:
             row = {**row, "sweep": row["sweep"].format(profile=profile, seed=seed)}
-            curve, reason = find_sweep(chapter, profile, row, cache)
+            curve, reason = find_sweep(chapter, profile, row, cache, seed)
             if curve is None:
                 missing.append({"chapter": chapter, "curve": f"{row['domain']} / {row['model']} / {row['metric']}",
                                 "reason": reason})

@@ -12,6 +12,8 @@ power law more tuning recovers.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from dataclasses import replace
 
 import altair as alt
@@ -24,7 +26,8 @@ from scaling_core.profiles import ChapterConfig
 from scaling_core.sweep.run import SweepSpec
 from scaling_core.sweep.search import SearchSpec
 from scaling_core.sweep.task import TaskSpec
-from scaling_core.tasks.language import WORD_LM_SCALES
+from scaling_core.experiments.lm_scales import lm_scale
+from scaling_core.tasks.language import DEFAULT_VOCAB_SIZES
 
 CHAPTER = "word_lm"
 TASK_FACTORY = "scaling_core.tasks.language:make_word_lm_task"
@@ -40,6 +43,38 @@ FAMILIES = {"lstm2": "LSTM, 2 layers", "lstm4": "LSTM, 4 layers", "rhn5": "RHN, 
 FIT_FROM = 8_000
 """Shards of at least this many words enter the power-law fits (smaller ones are small-data)."""
 
+WORD_LM_SCALES = dict(
+    # seconds on one CPU core: 3 shards of 8k-32k KJV words, tiny models of all three families
+    smoke=lm_scale((8_000, 32_000), {"lstm2": [8, 16], "lstm4": [8], "rhn5": [8]}, lr_range=(1e-2, 1e-2),
+                 batch_sizes=(8,), samples=1,
+                 trainer=dict(max_epochs=2, max_steps=4, patience=1, min_eval_steps=4), val_units=1_000,
+                 vocab_size=2_000),
+    # about 15 minutes on 2 CPU cores: 6 shards over 1.5 orders of magnitude (4k-128k words),
+    # three families on the same shards, a 2k-word vocabulary, widths up to 128; at most 15 epochs and 100 steps of
+    # 20 x 80 words per trial; lr 3e-3 measured better than 1e-2 (5.68 vs 5.73 nats after 150 steps
+    # on 64k words, 2-layer LSTM of width 32, 5k words)
+    laptop=lm_scale((4_000, 128_000), {"lstm2": [16, 32], "lstm4": [16, 32], "rhn5": [16, 32]},
+                  lr_range=(3e-3, 3e-3), batch_sizes=(20,), samples=1,
+                  trainer=dict(max_epochs=15, max_steps=100, patience=2, min_eval_steps=10), val_units=5_000,
+                  vocab_size=2_000, max_size=128),
+    # one GPU, about 10 minutes of an H200 by `scaling-core cost word_lm -p profile paper`: 8 shards over
+    # 2.1 orders of magnitude (7k-896k of the KJV's 0.90M training words); widths grow as m^0.25-m^0.5 (the
+    # paper's beta_p of 0.69-0.78 in parameters), capped at 256 where the 2x steps stop paying on this corpus;
+    # V of 20k words read in 40 rows (evaluations of a depth-5 RHN are launch-bound)
+    paper=lm_scale((7_000, 896_000), {"lstm2": [32, 64, 128], "lstm4": [32, 64, 128], "rhn5": [32, 64, 128]},
+                 lr_range=(1e-3, 5e-3), batch_sizes=(32,), samples=2,
+                 trainer=dict(max_epochs=30, max_steps=50_000, patience=4), val_units=20_000, max_size=256,
+                 growth=(0.25, 0.5), eval_rows=40),
+)
+"""Per-profile settings of the word-LM chapter (KJV by default): ``shard_sizes`` in words
+(``<eos>`` included), the vocabulary size (``None``: :data:`DEFAULT_VOCAB_SIZES`), the
+model grid ``families`` (hidden width per layer) and one model
+search per family (Adam learning rates, ``batch_size`` = rows of the continuous stream),
+the trainer's stopping rules (an epoch is one pass over the shard's stream, see
+:meth:`WordLMTask.steps_per_epoch`), and ``val_units``, the words of V scored per evaluation.
+Calibration (one shared CPU core, 20 rows x 80 steps, 5k-word vocabulary): the three families
+train at about 10k-15k words per second at widths 16-64, the softmax layer dominating."""
+
 _RETUNE = {
     "smoke": {"family": "lstm2", "samples": 2, "lr_range": (3e-3, 3e-2), "budget_factor": 2},
     "laptop": {"family": "lstm2", "samples": 2, "lr_range": (3e-3, 3e-2), "budget_factor": 3},
@@ -53,7 +88,7 @@ _CHAPTER = {
 SCALES = {profile: {**WORD_LM_SCALES[profile], **_CHAPTER[profile], "retune": _RETUNE[profile]}
           for profile in WORD_LM_SCALES}
 """Per-profile settings: the sweep engine's settings from
-:data:`scaling_core.tasks.language.WORD_LM_SCALES` (shards, families, searches, trainer,
+:data:`WORD_LM_SCALES` (shards, families, searches, trainer,
 ``val_units``) plus the chapter's: ``fit_from`` (words), bootstrap resamples, local
 workers and ``retune``: the family whose largest-shard winner is trained again with
 ``samples`` learning rates drawn from ``lr_range`` and ``budget_factor`` times the steps."""
@@ -77,7 +112,9 @@ def sweep_name(profile: str, seed: int, kind: str = "") -> str:
 
 def task_kwargs(config: ChapterConfig) -> dict:
     """Factory arguments: the data folder only for datasets that need one (keys stay portable)."""
-    kwargs = {"dataset": config.dataset, "seed": config.seed, "profile": config.profile}
+    kwargs = {"dataset": config.dataset, "seed": config.seed, "val_units": config["val_units"],
+              "eval_rows": config["eval_rows"],
+              "vocab_size": config["vocab_size"] or DEFAULT_VOCAB_SIZES[config.dataset]}
     if config.dataset != "kjv" and config.data_dir is not None:
         kwargs["data_dir"] = str(config.data_dir)
     return kwargs
@@ -121,11 +158,16 @@ def sweep_specs(config: ChapterConfig, trials: pd.DataFrame | None = None) -> li
     return specs
 
 
+def store(config: ChapterConfig) -> Path:
+    """The chapter's results store, ``results/word_lm/<dataset>-<profile>.sqlite``."""
+    return store_path(CHAPTER, config.profile, config.dataset)
+
+
 def run(config: ChapterConfig, progress: bool = False) -> pd.DataFrame:
     """Run (or resume, or read) both sweeps from ``results/word_lm/<dataset>-<profile>.sqlite``."""
-    store = store_path(CHAPTER, config.profile, config.dataset)
-    search = curves.run(search_spec(config), store, config.device, config["workers"], progress=progress)
-    retune = curves.run(sweep_specs(config, search)[1], store, config.device, config["workers"],
+    path = store(config)
+    search = curves.run(search_spec(config), path, config.device, config["workers"], progress=progress)
+    retune = curves.run(sweep_specs(config, search)[1], path, config.device, config["workers"],
                         progress=progress)
     return pd.concat([search, retune], ignore_index=True)
 

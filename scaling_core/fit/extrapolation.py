@@ -104,7 +104,7 @@ def extrapolation_scoreboard(curves: dict, horizons=(1,), estimators: dict | Non
     ----------
     curves : dict of str -> dict
         ``{name: {"m": sizes, "eps": errors, "repeats": labels or None}}`` (e.g. from
-        :func:`scaling_core.fit.cases.external_curves`).
+        :func:`scaling_core.data.fit_cases.external_curves`).
     horizons : iterable of int
         Numbers of largest sizes to hold out.
     estimators : dict of str -> callable, optional

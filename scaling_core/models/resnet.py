@@ -19,7 +19,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from scaling_core.profiles import ParameterError, check_choice
+from scaling_core.validation import ParameterError, check_choice
 
 WIDTH_FACTOR_RANGE = (0.0625, 1.5)
 """Allowed width factors (inclusive), as in the paper's ImageNet width sweep."""

@@ -37,7 +37,6 @@ The YAML file holds the fields of :class:`~scaling_core.sweep.run.SweepSpec`::
 from __future__ import annotations
 
 import argparse
-import importlib
 import sys
 from pathlib import Path
 
@@ -45,6 +44,7 @@ import pandas as pd
 import yaml
 
 from scaling_core.paths import results_dir
+from scaling_core.experiments.contract import SWEEP_CHAPTERS
 from scaling_core.profiles import PROFILES
 
 SHOWN_COLUMNS = ["shard", "shard_units", "family", "size", "lr", "batch_size", "status", "stop_reason",
@@ -58,9 +58,13 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     actions = parser.add_subparsers(dest="sweep_action", required=True)
     runner = actions.add_parser("run", help="run or resume a sweep")
     runner.add_argument("config", nargs="?", help="YAML file with the sweep spec")
-    runner.add_argument("--experiment", help="a chapter key whose sweep to run (e.g. methodology)")
+    runner.add_argument("--experiment", help=f"a chapter whose sweeps to run: {', '.join(SWEEP_CHAPTERS)}")
     runner.add_argument("--profile", default="smoke", help=f"with --experiment: {', '.join(PROFILES)}")
     runner.add_argument("--seed", type=int, default=0, help="with --experiment: the chapter seed")
+    runner.add_argument("--dataset", default=None, help="with --experiment: one of the chapter's datasets")
+    runner.add_argument("--data-dir", default=None, help="with --experiment: folder of real datasets")
+    runner.add_argument("--rerun-stale", action="store_true",
+                        help="retrain completed sweeps made by code that differs from today's (default: read them)")
     runner.add_argument("--store", help="results store (default: the chapter's, or results/sweeps/)")
     runner.add_argument("--workers", type=int, default=1, help="trials at once on a CPU (local executor)")
     runner.add_argument("--device", action="append", help="torch device; repeat to use several")
@@ -94,44 +98,53 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _run_action(args: argparse.Namespace) -> int:
-    from scaling_core.sweep.run import TimeBudgetExceeded, run_sweep, time_budget
+    from scaling_core.sweep.run import TimeBudgetExceeded, run_sweep, staleness, time_budget
+    from scaling_core.sweep.store import Store
 
-    spec, store = _spec_and_store(args)
+    specs, store = _specs_and_store(args)
     if args.time_budget is not None and not args.time_budget > 0:
         raise ValueError(f"parameter 'time-budget' got {args.time_budget!r}; allowed: a positive number of seconds")
+    if not specs:
+        print(f"chapter {args.experiment!r} trains nothing: it has no sweeps")
+        return 0
     executor = _executor(args)
     try:
         with time_budget(args.time_budget):
-            frame = run_sweep(spec, store, executor, progress=not args.quiet)
+            frames = [run_sweep(spec, store, executor, progress=not args.quiet, rerun_stale=args.rerun_stale)
+                      for spec in specs]
     except TimeBudgetExceeded as stopped:
         print(f"{stopped} ({store})")
         return 3
     finally:
         executor.close()
-    done = int((frame["status"] == "done").sum())
-    print(f"{spec.name}: {len(frame)} trials ({done} done, {len(frame) - done} failed) in {store}")
+    with Store(store) as opened:
+        for spec, frame in zip(specs, frames):
+            done = int((frame["status"] == "done").sum())
+            print(f"{spec.name}: {len(frame)} trials ({done} done, {len(frame) - done} failed) in {store}")
+            stale = staleness(opened, spec)
+            if stale is not None:
+                print(f"  stale: {stale}; read as stored (--rerun-stale retrains)")
     return 0
 
 
-def _spec_and_store(args: argparse.Namespace):
+def _specs_and_store(args: argparse.Namespace):
+    from scaling_core.experiments.contract import chapter_module, configure
     from scaling_core.sweep.run import SweepSpec
 
     if bool(args.config) == bool(args.experiment):
         raise ValueError("give either a YAML config or --experiment, not both or neither")
     if args.experiment:
-        module = importlib.import_module(f"scaling_core.experiments.{args.experiment}")
-        if not hasattr(module, "sweep_spec"):
-            raise ValueError(f"chapter {args.experiment!r} runs several sweeps; run them with "
-                             f"`scaling-core chapter {args.experiment} -p profile {args.profile}`")
-        spec = module.sweep_spec(args.profile, args.seed)
-        store = args.store or module.sweep_store(args.profile)
-        return spec, Path(store)
+        devices = args.device or ["cpu"]
+        config = configure(args.experiment, profile=args.profile, seed=args.seed, device=devices[0],
+                           dataset=args.dataset, data_dir=args.data_dir)
+        module = chapter_module(args.experiment)
+        return module.sweep_specs(config), Path(args.store or module.store(config) or ".")
     with open(args.config) as handle:
         data = yaml.safe_load(handle)
     if not isinstance(data, dict):
         raise ValueError(f"{args.config}: expected a mapping of sweep fields")
     spec = SweepSpec.from_dict(data)
-    return spec, Path(args.store or results_dir() / "sweeps" / f"{spec.name}.sqlite")
+    return [spec], Path(args.store or results_dir() / "sweeps" / f"{spec.name}.sqlite")
 
 
 def _executor(args: argparse.Namespace):

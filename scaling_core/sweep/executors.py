@@ -4,7 +4,7 @@ Both executors offer one method, ``run(jobs, on_start)``, which yields
 ``(job, outcome)`` pairs as trials finish and calls ``on_start(job, device)`` just
 before a trial is handed to a worker; at most as many units of work are in flight
 as there are workers, so "started" in the store means started. A unit is one
-:class:`~scaling_core.sweep.worker.TrialJob` or a tuple of them trained as one stack
+:class:`~scaling_core.sweep.trial.Trial` or a tuple of them trained as one stack
 (:func:`~scaling_core.sweep.worker.stack_groups`); an executor's ``stack`` says how
 many trials the driver may put in one stack. Only the driver (the caller of ``run``)
 writes the results store.
@@ -31,11 +31,12 @@ from typing import Any, Callable, Iterator, Sequence
 
 import torch
 
-from scaling_core.sweep.worker import TrialJob, execute_unit
+from scaling_core.sweep.trial import Trial
+from scaling_core.sweep.worker import execute_unit
 
-OnStart = Callable[[TrialJob, str], None]
-Outcomes = Iterator[tuple[TrialJob, dict[str, Any]]]
-Unit = TrialJob | tuple[TrialJob, ...]
+OnStart = Callable[[Trial, str], None]
+Outcomes = Iterator[tuple[Trial, dict[str, Any]]]
+Unit = Trial | tuple[Trial, ...]
 
 GPU_STACK = 16
 """Trials per stack on a GPU (measured on one H200: small models train 5-50x faster per trial in stacks of 16)."""
@@ -68,11 +69,11 @@ def local_executor(device: str = "cpu", workers: int = 1, trials_per_device: int
     return LocalExecutor(processes, devices=(device,), stack=stack, pool=pool)
 
 
-def _units(jobs: Sequence[Unit]) -> list[tuple[TrialJob, ...]]:
+def _units(jobs: Sequence[Unit]) -> list[tuple[Trial, ...]]:
     return [unit if isinstance(unit, tuple) else (unit,) for unit in jobs]
 
 
-def _no_op(job: TrialJob, device: str) -> None:
+def _no_op(job: Trial, device: str) -> None:
     return None
 
 
@@ -120,7 +121,7 @@ class LocalExecutor:
         else:
             yield from self._run_pool(_units(jobs), on_start)
 
-    def _run_here(self, units: list[tuple[TrialJob, ...]], on_start: OnStart) -> Outcomes:
+    def _run_here(self, units: list[tuple[Trial, ...]], on_start: OnStart) -> Outcomes:
         """In this process, with ``threads_per_worker`` torch threads while a unit runs."""
         for unit in units:
             device = self._next_device()
@@ -134,7 +135,7 @@ class LocalExecutor:
                 torch.set_num_threads(previous)
             yield from zip(unit, outcomes)
 
-    def _run_pool(self, units: list[tuple[TrialJob, ...]], on_start: OnStart) -> Outcomes:
+    def _run_pool(self, units: list[tuple[Trial, ...]], on_start: OnStart) -> Outcomes:
         pool = self._ensure_pool()
         waiting, running = list(reversed(units)), {}
         while waiting or running:
@@ -241,7 +242,7 @@ class RayExecutor:
         self.close()
 
 
-def _ray_unit(unit: tuple[TrialJob, ...]) -> list[dict[str, Any]]:
+def _ray_unit(unit: tuple[Trial, ...]) -> list[dict[str, Any]]:
     """A trial or a stack inside a Ray task: on the GPU Ray assigned, else on the CPU."""
     import ray
 

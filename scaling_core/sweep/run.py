@@ -8,7 +8,12 @@ trials of one shard run in parallel. Every trial is recorded, winners or not.
 Resume comes from the store: a trial whose key is already ``done`` or ``failed``
 is not run again, and an unfinished one (killed while ``running``) is rerun.
 A sweep recorded complete with the same spec is only read, without building the
-task or its data, so committed results rebuild the book without training.
+task or its data, so committed results rebuild the book without training. Every trial
+keeps the code version that made it (the store keeps the hash of each file of each
+version): when today's code differs, a sweep is *stale* (:func:`staleness` says which
+files differ). A stale trial is still read, not silently retrained, unless
+``rerun_stale=True``: a resumed sweep finds a finished trial of the same configuration
+and data made by other code (its ``config_key``) and uses it.
 
 A time budget (``deadline``, or :func:`time_budget` around any code that runs sweeps,
 or ``$SCALING_CORE_DEADLINE``) stops a sweep cleanly: trials running at the deadline
@@ -22,7 +27,7 @@ import contextlib
 import json
 import os
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any, Mapping
 
@@ -31,12 +36,15 @@ from tqdm import tqdm
 
 from scaling_core.data.shards import Shard, nested_shards, shard_sizes
 from scaling_core.sweep.executors import LocalExecutor
-from scaling_core.sweep.keys import code_version, git_commit, trial_key, trial_seed
+from scaling_core.sweep.keys import (
+    canonical, changed_files, code_files, config_key, files_version, git_commit, trial_key, trial_seed,
+)
 from scaling_core.sweep.search import SearchSpec, plan_shard
 from scaling_core.sweep.store import FINISHED, Store
-from scaling_core.sweep.task import Task, TaskSpec, example_order
+from scaling_core.sweep.task import allowed_families, Task, TaskSpec, example_order
 from scaling_core.sweep.trainer import TrainerSettings
-from scaling_core.sweep.worker import TrialJob, stack_groups
+from scaling_core.sweep.trial import Trial
+from scaling_core.sweep.worker import stack_groups
 
 
 DEADLINE_ENV = "SCALING_CORE_DEADLINE"
@@ -124,6 +132,15 @@ class SweepSpec:
     def to_json(self) -> str:
         return json.dumps(self.to_dict(), sort_keys=True, default=str)
 
+    def identity(self) -> Any:
+        """What makes two specs one sweep: :func:`~scaling_core.sweep.keys.canonical` of :meth:`to_dict`
+        (``8`` and ``8.0`` alike, no ``data_dir``)."""
+        return spec_identity(self.to_dict())
+
+    def code_files(self) -> dict[str, str]:
+        """``{path: hash}`` of the code that can change this sweep's results (see :mod:`~scaling_core.sweep.keys`)."""
+        return code_files(self.task.factory.partition(":")[0])
+
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> "SweepSpec":
         """Build a spec from a plain mapping; unknown or missing keys raise one-line errors."""
@@ -140,6 +157,12 @@ class SweepSpec:
         data["searches"] = tuple(_build("search", SearchSpec, s) for s in data["searches"])
         data["trainer"] = _build("trainer", TrainerSettings, data.get("trainer") or {})
         return cls(**data)
+
+
+def spec_identity(data: Mapping[str, Any] | str) -> Any:
+    """The canonical form of a spec mapping or its JSON text (a sweep record's, or :meth:`SweepSpec.to_dict`)."""
+    data = json.loads(data) if isinstance(data, str) else data
+    return canonical(json.loads(json.dumps(data, sort_keys=True, default=str)))
 
 
 def _build(what: str, kind: type, values: Mapping[str, Any]):
@@ -163,6 +186,7 @@ def run_sweep(
     progress: bool = True,
     history: bool = False,
     deadline: float | None = None,
+    rerun_stale: bool = False,
 ) -> pd.DataFrame:
     """Run (or resume, or only read) a sweep and return its trials.
 
@@ -179,6 +203,8 @@ def run_sweep(
         Include each trial's evaluations (a list of dicts per row).
     deadline : float, optional
         A ``time.time()`` value at which to stop (default :func:`current_deadline`).
+    rerun_stale : bool
+        Retrain a completed sweep whose code version differs from today's (default: read it).
 
     Returns
     -------
@@ -191,22 +217,94 @@ def run_sweep(
         The deadline came first; finished trials are stored, the sweep is not complete.
     """
     store = store if isinstance(store, Store) else Store(store)
-    keys = _completed_keys(store, spec)
-    if keys is None:
+    record = completed_record(store, spec)
+    if record is not None and not (rerun_stale and staleness(store, spec) is not None):
+        keys = record["keys"]
+    else:
         executor = executor or LocalExecutor()
         deadline = current_deadline() if deadline is None else deadline
-        keys = _Sweep(spec, store, executor, deadline).run(progress)
-        store.mark_complete(spec.name, json.dumps({"spec": spec.to_json(), "keys": keys}))
+        sweep = _Sweep(spec, store, executor, deadline, rerun_stale)
+        keys = sweep.run(progress)
+        store.mark_complete(spec.name, json.dumps({
+            "spec": spec.identity(), "keys": keys, "code": sweep.code, "files": sweep.files,
+            "git_commit": git_commit(),
+        }, sort_keys=True))
     frame = store.to_frame(spec.name, history=history)
     return frame[frame["key"].isin(keys)].reset_index(drop=True)
 
 
-def _completed_keys(store: Store, spec: SweepSpec) -> list[str] | None:
-    """The trial keys of ``spec`` if the store records this exact sweep as complete."""
-    record = store.completed_spec(spec.name)
-    if record is None or json.loads(record)["spec"] != spec.to_json():
+def completed_record(store: Store, spec: SweepSpec) -> dict[str, Any] | None:
+    """The store's record of ``spec`` (``keys``, ``code``, ``files``) if this exact sweep completed there."""
+    record = store.completed_record(spec.name)
+    if record is None or spec_identity(record["spec"]) != spec.identity():
         return None
-    return json.loads(record)["keys"]
+    return record
+
+
+def sweep_trials(store: Store | str | Path, spec: SweepSpec, history: bool = False) -> pd.DataFrame:
+    """The trials of completed sweep ``spec`` as recorded (those another sweep trained first included)."""
+    opened = store if isinstance(store, Store) else Store(store)
+    try:
+        record = completed_record(opened, spec)
+        if record is None:
+            raise ValueError(f"sweep {spec.name!r} has not completed with this spec in {opened.path}")
+        frame = opened.to_frame(spec.name, history=history)
+    finally:
+        if opened is not store:
+            opened.close()
+    return frame[frame["key"].isin(record["keys"])].reset_index(drop=True)
+
+
+@dataclass(frozen=True)
+class Staleness:
+    """A completed sweep made by code that differs from today's.
+
+    Attributes
+    ----------
+    sweep : str
+    stored, current : str
+        Code versions (see :func:`~scaling_core.sweep.keys.code_version`): those of the
+        sweep's trials that differ from today's (comma-separated), and today's.
+    changed : tuple of str
+        Files whose hash differs (added or removed included); empty when a stored
+        version's files were not recorded.
+    commit : str or None
+        The git commit the stale trials were made at, when they share one.
+    """
+
+    sweep: str
+    stored: str
+    current: str
+    changed: tuple[str, ...]
+    commit: str | None
+
+    def __str__(self) -> str:
+        files = ", ".join(self.changed) if self.changed else "not recorded"
+        at = f" (commit {self.commit[:10]})" if self.commit else ""
+        return (f"sweep {self.sweep!r} was made by code version {self.stored}{at}; today's is {self.current}; "
+                f"files that differ: {files}")
+
+
+def staleness(store: Store, spec: SweepSpec) -> Staleness | None:
+    """How completed sweep ``spec``'s trials differ from today's code, or ``None`` if none does (or it is not complete)."""
+    record = completed_record(store, spec)
+    if record is None:
+        return None
+    files = spec.code_files()
+    current = files_version(files)
+    versions = sorted(set(store.trial_code_versions(record["keys"])) - {current})
+    if not versions:
+        return None
+    changed: set[str] = set()
+    for version in versions:
+        stored_files = store.code_version_files(version)
+        if stored_files is None:
+            changed = set()
+            break
+        changed |= set(changed_files(stored_files, files))
+    commits = store.trial_commits(record["keys"], versions)
+    return Staleness(spec.name, ", ".join(versions), current, tuple(sorted(changed)),
+                     commits[0] if len(commits) == 1 else None)
 
 
 def best_per_shard(frame: pd.DataFrame, metric: str, by_family: bool = True) -> pd.DataFrame:
@@ -226,13 +324,17 @@ def best_per_shard(frame: pd.DataFrame, metric: str, by_family: bool = True) -> 
 class _Sweep:
     """The driver's state while a sweep runs: the task, its shards, the store."""
 
-    def __init__(self, spec: SweepSpec, store: Store, executor, deadline: float | None = None):
+    def __init__(self, spec: SweepSpec, store: Store, executor, deadline: float | None = None,
+                 rerun_stale: bool = False):
         self.spec, self.store, self.executor, self.deadline = spec, store, executor, deadline
+        self.rerun_stale = rerun_stale
         self.task: Task = spec.task.build()
         _check_families(spec, self.task)
         order = example_order(self.task, spec.seed)
         self.shards = nested_shards(self.task.example_units(), list(spec.shard_sizes), order=order)
-        self.code = code_version(spec.task.factory.partition(":")[0])
+        self.files = spec.code_files()
+        self.code = files_version(self.files)
+        store.add_code_version(self.code, self.files, git_commit())
         self.artefacts = str(store.path.with_suffix(".artefacts")) if spec.save_models else None
 
     def run(self, progress: bool) -> list[str]:
@@ -260,7 +362,7 @@ class _Sweep:
         later = len(self.shards) - 1
         return sum(s.samples * (len(set(s.grid)) + later * len(s.growth)) for s in self.spec.searches)
 
-    def _plan(self, shard: Shard, winners) -> tuple[list[TrialJob], list[dict]]:
+    def _plan(self, shard: Shard, winners) -> tuple[list[Trial], list[dict]]:
         jobs, rows = [], []
         for search in self.spec.searches:
             best, units = winners.get(search.family, (None, None))
@@ -269,29 +371,32 @@ class _Sweep:
                 job, row = self._job(shard, trial)
                 jobs.append(job)
                 rows.append(row)
+        if not self.rerun_stale:  # finished by other code: read as stale, not trained again
+            statuses = self.store.statuses(row["key"] for row in rows)
+            unknown = [row["config_key"] for row in rows if row["key"] not in statuses]
+            stale = self.store.finished_by_config(unknown) if unknown else {}
+            for i, row in enumerate(rows):
+                if row["key"] not in statuses and row["config_key"] in stale:
+                    rows[i] = {**row, "key": stale[row["config_key"]]}
+                    jobs[i] = replace(jobs[i], key=rows[i]["key"])  # its stored seed and results stay
         return jobs, rows
 
-    def _job(self, shard: Shard, trial: dict[str, Any]) -> tuple[TrialJob, dict[str, Any]]:
-        config = {
-            "task": {"factory": self.spec.task.factory, "kwargs": dict(self.spec.task.kwargs)},
-            "task_name": self.task.name, "shard_seed": self.spec.seed, "shard_length": shard.length,
-            "shard_units": shard.units, "trainer": self.spec.trainer.to_dict(), **trial,
-        }
+    def _job(self, shard: Shard, trial: Trial) -> tuple[Trial, dict[str, Any]]:
+        """The planned ``trial`` placed on ``shard``, keyed, and its row for the store."""
+        trial = replace(trial, task=self.spec.task, shard=shard.index, shard_units=shard.units,
+                        shard_length=shard.length, shard_seed=self.spec.seed, settings=self.spec.trainer)
+        config = trial.identity(self.task.name)
         key = trial_key(config, self.code, self.task.fingerprint)
-        seed = trial_seed(key)
-        job = TrialJob(key=key, task=self.spec.task, family=trial["family"], size=trial["size"],
-                       lr=trial["lr"], batch_size=trial["batch_size"], trial_seed=seed,
-                       shard_seed=self.spec.seed, shard_length=shard.length,
-                       settings=self.spec.trainer, artefact_dir=self.artefacts,
-                       optimizer=trial.get("optimizer", "adam"), deadline=self.deadline)
-        row = {**trial, "key": key, "sweep": self.spec.name, "task": self.task.name,
+        trial = replace(trial, key=key, trial_seed=trial_seed(key), artefact_dir=self.artefacts,
+                        deadline=self.deadline)
+        row = {**trial.choice(), "key": key, "sweep": self.spec.name, "task": self.task.name,
                "unit": self.task.unit, "shard": shard.index, "shard_units": shard.units,
-               "shard_examples": shard.length, "seed": self.spec.seed, "trial_seed": seed,
+               "shard_examples": shard.length, "seed": self.spec.seed, "trial_seed": trial.trial_seed,
                "config": config, "code_version": self.code, "git_commit": git_commit(),
-               "fingerprint": self.task.fingerprint}
-        return job, row
+               "fingerprint": self.task.fingerprint, "config_key": config_key(config, self.task.fingerprint)}
+        return trial, row
 
-    def _run_jobs(self, jobs: list[TrialJob], bar) -> bool:
+    def _run_jobs(self, jobs: list[Trial], bar) -> bool:
         """Run the unfinished ``jobs``; ``True`` if the time budget cut any of them."""
         statuses = self.store.statuses(job.key for job in jobs)
         todo = [job for job in jobs if statuses.get(job.key) not in FINISHED]
@@ -322,5 +427,5 @@ def _check_families(spec: SweepSpec, task: Task) -> None:
     for search in spec.searches:
         if search.family not in task.families:
             raise ValueError(
-                f"parameter 'family' got {search.family!r}; allowed: {', '.join(task.families)}"
+                f"parameter 'family' got {search.family!r}; allowed: {allowed_families(task)}"
             )

@@ -24,13 +24,14 @@ from typing import Any
 import numpy as np
 
 from scaling_core.sweep.trainer import OPTIMIZERS
+from scaling_core.sweep.trial import Trial
 
 
 @dataclass(frozen=True)
 class SearchSpec:
     """The search for one model family."""
 
-    family: str  # a key of task.families
+    family: str  # one of task.families
     grid: tuple[float, ...]  # sizes tried on the smallest shard
     growth: tuple[float, ...] = (0.5, 1.0)  # exponents g projecting the previous best size
     samples: int = 2  # Monte Carlo optimizer draws per candidate size
@@ -107,34 +108,33 @@ def plan_shard(
     seed: int,
     previous_best: float | None = None,
     data_ratio: float | None = None,
-) -> list[dict[str, Any]]:
+) -> list[Trial]:
     """Trial settings for one family on one shard.
 
-    The optimizer draws come from a generator seeded by ``(seed, shard_index,
-    family)``, so a shard's plan is the same on every rerun.
+    Each trial's optimizer draws come from a generator seeded by ``(seed, shard_index,
+    family, size, sample)``, so a shard's plan is the same on every rerun and adding a
+    size to the grid leaves the other trials (and their keys) as they were.
 
     Returns
     -------
-    list of dict
-        One per trial: ``family``, ``size``, ``lr``, ``batch_size``, ``sample`` (and
-        ``optimizer`` when it is not Adam).
+    list of Trial
+        One per trial, with the search's choice filled in: ``family``, ``size``, ``lr``,
+        ``batch_size``, ``sample``, ``optimizer`` and ``shard``.
     """
-    rng = np.random.default_rng([seed, shard_index, _family_number(spec.family)])
     low, high = np.log(spec.lr_range[0]), np.log(spec.lr_range[1])
     trials = []
     for size in candidate_sizes(spec, previous_best, data_ratio):
         for sample in range(spec.samples):
-            trials.append({
-                "family": spec.family,
-                "size": size,
-                "lr": float(np.exp(rng.uniform(low, high))),
-                "batch_size": int(rng.choice(spec.batch_sizes)),
-                "sample": sample,
-                **({} if spec.optimizer == "adam" else {"optimizer": spec.optimizer}),
-            })
+            rng = np.random.default_rng([seed, shard_index, _stable_number(spec.family),
+                                         _stable_number(repr(float(size))), sample])
+            trials.append(Trial(
+                family=spec.family, size=size, lr=float(np.exp(rng.uniform(low, high))),
+                batch_size=int(rng.choice(spec.batch_sizes)), sample=sample, optimizer=spec.optimizer,
+                shard=shard_index,
+            ))
     return trials
 
 
-def _family_number(family: str) -> int:
-    """A stable integer for a family name (Python's ``hash`` changes between runs)."""
-    return int.from_bytes(hashlib.sha256(family.encode()).digest()[:4], "little")
+def _stable_number(text: str) -> int:
+    """A stable integer for a name or a size (Python's ``hash`` changes between runs)."""
+    return int.from_bytes(hashlib.sha256(text.encode()).digest()[:4], "little")

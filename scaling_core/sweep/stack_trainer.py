@@ -25,9 +25,10 @@ from scaling_core.sweep.graphs import CapturedStep
 from scaling_core.sweep.stacked import ModelStack, StackedOptimizer, clip_member_grads
 from scaling_core.sweep.task import Task
 from scaling_core.sweep.trainer import (
-    Progress, TrainerSettings, TrialResult, autocast_factory, batch_generator, endless_batches, evaluate_model,
-    fast_math, run_members, steps_per_epoch, use_graphs,
+    Progress, TrialResult, autocast_factory, batch_generator, endless_batches, evaluate_model, fast_math,
+    run_members, steps_per_epoch, use_graphs,
 )
+from scaling_core.sweep.trial import Trial
 
 
 def stack_batches(batches: Sequence[Any]) -> Any:
@@ -58,11 +59,9 @@ def train_stack(
     task: Task,
     models: Sequence[torch.nn.Module],
     shards: Sequence[np.ndarray],
-    configs: Sequence[dict[str, Any]],
+    trials: Sequence[Trial],
     device: str = "cpu",
-    settings: TrainerSettings = TrainerSettings(),
     graphs: bool | None = None,
-    deadline: float | None = None,
 ) -> list[TrialResult]:
     """Train ``len(models)`` trials together; returns each one's :class:`~scaling_core.sweep.trainer.TrialResult`.
 
@@ -74,27 +73,28 @@ def train_stack(
         Freshly initialised models of one architecture (each seeded as its lone trial would be).
     shards : sequence of int arrays
         Each member's training examples.
-    configs : sequence of dict
-        Each member's ``lr``, ``batch_size``, ``seed`` and ``optimizer``; the batch size and
-        optimizer are shared by all members.
-    device, settings, graphs, deadline
+    trials : sequence of Trial
+        Each member's ``lr`` and ``trial_seed``; the ``batch_size``, ``optimizer``,
+        ``settings`` and ``deadline`` are the first member's (a stack shares them).
+    device, graphs
         As in :func:`~scaling_core.sweep.trainer.train_trial`.
     """
-    if not (len(models) == len(shards) == len(configs)) or not models:
-        raise ValueError("parameters 'models', 'shards', 'configs' got different lengths; allowed: one per member")
-    optimizers = {c.get("optimizer", "adam") for c in configs}
-    batch_sizes = {int(c["batch_size"]) for c in configs}
+    if not (len(models) == len(shards) == len(trials)) or not models:
+        raise ValueError("parameters 'models', 'shards', 'trials' got different lengths; allowed: one per member")
+    optimizers = {t.optimizer for t in trials}
+    batch_sizes = {int(t.batch_size) for t in trials}
     if len(optimizers) > 1 or len(batch_sizes) > 1:
-        raise ValueError(f"parameter 'configs' mixes optimizers {sorted(optimizers)} or batch sizes "
+        raise ValueError(f"parameter 'trials' mixes optimizers {sorted(optimizers)} or batch sizes "
                          f"{sorted(batch_sizes)}; allowed: one of each per stack")
+    settings, deadline = trials[0].settings, trials[0].deadline
     fast_math(device)
     batch_size = batch_sizes.pop()
     stack = ModelStack([m.to(device) for m in models])
-    optimizer = StackedOptimizer(optimizers.pop(), stack.parameters(), [float(c["lr"]) for c in configs])
+    optimizer = StackedOptimizer(optimizers.pop(), stack.parameters(), [float(t.lr) for t in trials])
     autocast = autocast_factory(device, settings.amp)
     stacker = getattr(task, "stack_batches", stack_batches)
-    streams = [endless_batches(task, shard, batch_size, batch_generator(c["seed"]), device)
-               for shard, c in zip(shards, configs)]
+    streams = [endless_batches(task, shard, batch_size, batch_generator(t.trial_seed), device)
+               for shard, t in zip(shards, trials)]
 
     def step(batch) -> torch.Tensor:
         with autocast():

@@ -10,6 +10,13 @@ shard size, parameter count, metrics, timings, device and status, and why it sto
 (``stop_reason``) and whether it was still improving then (``improving``). Status moves
 ``pending`` -> ``running`` -> ``done`` or ``failed``; ``starts`` counts how many
 times a trial was started, so a resumed sweep can show that nothing ran twice.
+
+Each code version that made trials is kept with the hash of each of its files (the
+``code_versions`` table), so a store says which files changed since a trial was made.
+
+A trial belongs to every sweep that planned it (the ``memberships`` table): two sweeps
+that share a configuration share one trial, trained once and read by both. The row's own
+``sweep`` column names the sweep that planned it first.
 """
 
 from __future__ import annotations
@@ -29,13 +36,13 @@ FINISHED = ("done", "failed")
 PLAN_COLUMNS = (
     "key", "sweep", "task", "unit", "shard", "shard_units", "shard_examples", "family", "size",
     "lr", "batch_size", "sample", "seed", "trial_seed", "config", "code_version", "git_commit",
-    "fingerprint",
+    "fingerprint", "config_key",
 )
 OUTCOME_COLUMNS = (
     "status", "reason", "num_params", "metrics", "train_loss", "best_step", "best_epoch", "steps",
     "epochs", "history", "wall_time", "device", "stop_reason", "improving",
 )
-ADDED_COLUMNS = {"stop_reason": "TEXT", "improving": "INTEGER"}
+ADDED_COLUMNS = {"stop_reason": "TEXT", "improving": "INTEGER", "config_key": "TEXT"}
 """Columns newer than the first stores: added to an older store when it is next written."""
 
 _SCHEMA = """
@@ -48,10 +55,13 @@ CREATE TABLE IF NOT EXISTS trials (
     status TEXT NOT NULL DEFAULT 'pending', reason TEXT, starts INTEGER NOT NULL DEFAULT 0,
     num_params INTEGER, metrics TEXT, train_loss REAL, best_step INTEGER, best_epoch REAL,
     steps INTEGER, epochs REAL, history TEXT, wall_time REAL, device TEXT,
-    created_at REAL, started_at REAL, finished_at REAL, stop_reason TEXT, improving INTEGER
+    created_at REAL, started_at REAL, finished_at REAL, stop_reason TEXT, improving INTEGER,
+    config_key TEXT
 );
 CREATE INDEX IF NOT EXISTS trials_sweep ON trials (sweep, shard);
 CREATE TABLE IF NOT EXISTS sweeps (name TEXT PRIMARY KEY, spec TEXT, completed_at REAL);
+CREATE TABLE IF NOT EXISTS memberships (sweep TEXT NOT NULL, key TEXT NOT NULL, PRIMARY KEY (sweep, key));
+CREATE TABLE IF NOT EXISTS code_versions (version TEXT PRIMARY KEY, files TEXT, git_commit TEXT);
 """
 
 
@@ -74,8 +84,14 @@ class Store:
         self._wal(timeout)
         self._db.execute("PRAGMA synchronous = NORMAL")  # WAL-safe: no corruption on a crash
         with self._write() as db:
+            tables = {row[0] for row in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
             for statement in filter(str.strip, _SCHEMA.split(";")):
                 db.execute(statement)
+            if "trials" in tables and "memberships" not in tables:  # a store older than memberships
+                db.execute("INSERT OR IGNORE INTO memberships SELECT sweep, key FROM trials")
+                for name, record in db.execute("SELECT name, spec FROM sweeps").fetchall():
+                    db.executemany("INSERT OR IGNORE INTO memberships VALUES (?, ?)",
+                                   [(name, key) for key in json.loads(record).get("keys", [])])
 
     def _wal(self, timeout: float) -> None:
         """Switch to WAL mode; a writer opening the same new file at the same moment can hold its lock."""
@@ -113,11 +129,15 @@ class Store:
         """Insert planned trials as ``pending``; keys already stored are left alone."""
         names = ", ".join(PLAN_COLUMNS)
         marks = ", ".join("?" for _ in PLAN_COLUMNS)
+        rows = list(rows)
         values = [tuple(_cell(row.get(c)) for c in PLAN_COLUMNS) + (time.time(),) for row in rows]
         with self._write() as db:
+            _add_columns(db)
             db.executemany(
                 f"INSERT OR IGNORE INTO trials ({names}, created_at) VALUES ({marks}, ?)", values
             )
+            db.executemany("INSERT OR IGNORE INTO memberships VALUES (?, ?)",
+                           [(row["sweep"], row["key"]) for row in rows])
 
     def statuses(self, keys: Iterable[str]) -> dict[str, str]:
         """``{key: status}`` for the stored ones among ``keys``."""
@@ -151,17 +171,56 @@ class Store:
         assignments = ", ".join(f"{c} = ?" for c in names)
         values = [_cell(outcome[c]) for c in names]
         with self._write() as db:
-            present = {row[1] for row in db.execute("PRAGMA table_info(trials)")}
-            for column, kind in ADDED_COLUMNS.items():
-                if column not in present:
-                    db.execute(f"ALTER TABLE trials ADD COLUMN {column} {kind}")
+            _add_columns(db)
             db.execute(
                 f"UPDATE trials SET {assignments}, finished_at = ? WHERE key = ?",
                 (*values, time.time(), key),
             )
 
+    def finished_by_config(self, config_keys: Iterable[str]) -> dict[str, str]:
+        """``{config_key: key}`` of finished trials with those configurations (``done`` first, then the latest)."""
+        found: dict[str, str] = {}
+        config_keys = list(config_keys)
+        if "config_key" not in {row[1] for row in self._db.execute("PRAGMA table_info(trials)")}:
+            return found  # a store older than configuration keys
+        for start in range(0, len(config_keys), 500):
+            chunk = config_keys[start : start + 500]
+            query = (f"SELECT config_key, key FROM trials WHERE config_key IN ({', '.join('?' * len(chunk))}) "
+                     "AND status IN ('done', 'failed') ORDER BY status = 'done', finished_at")
+            found.update(self._db.execute(query, chunk).fetchall())  # later rows win
+        return found
+
+    def trial_code_versions(self, keys: Iterable[str]) -> list[str]:
+        """The code versions of the trials ``keys`` (one per trial)."""
+        return [version for _, version in self._select("code_version", keys)]
+
+    def trial_commits(self, keys: Iterable[str], versions: Iterable[str]) -> list[str]:
+        """The distinct git commits of the trials ``keys`` made by code ``versions``."""
+        versions = set(versions)
+        rows = self._select("code_version, git_commit", keys)
+        return sorted({commit for _, version, commit in rows if version in versions and commit})
+
+    def _select(self, columns: str, keys: Iterable[str]) -> list[tuple]:
+        keys, rows = list(keys), []
+        for start in range(0, len(keys), 500):
+            chunk = keys[start : start + 500]
+            rows += self._db.execute(f"SELECT key, {columns} FROM trials WHERE key IN ({', '.join('?' * len(chunk))})",
+                                     chunk).fetchall()
+        return rows
+
+    def add_code_version(self, version: str, files: dict[str, str], commit: str | None) -> None:
+        """Record the ``{path: hash}`` files of a code version (kept once)."""
+        with self._write() as db:
+            db.execute("INSERT OR IGNORE INTO code_versions VALUES (?, ?, ?)",
+                       (version, json.dumps(files, sort_keys=True), commit))
+
+    def code_version_files(self, version: str) -> dict[str, str] | None:
+        """The files of a recorded code version, or ``None`` if it was not recorded."""
+        row = self._db.execute("SELECT files FROM code_versions WHERE version = ?", (version,)).fetchone()
+        return json.loads(row[0]) if row and row[0] else None
+
     def mark_complete(self, name: str, spec: str) -> None:
-        """Record that sweep ``name`` with the serialised ``spec`` has finished all its trials."""
+        """Record that sweep ``name`` has finished all its trials (``spec``: its JSON record)."""
         with self._write() as db:
             db.execute(
                 "INSERT OR REPLACE INTO sweeps (name, spec, completed_at) VALUES (?, ?, ?)",
@@ -175,6 +234,16 @@ class Store:
         ).fetchone()
         return row[0] if row else None
 
+    def completed_record(self, name: str) -> dict[str, Any] | None:
+        """The JSON record of completed sweep ``name`` (``spec``, ``keys``, ``code``, ``files`` ...)."""
+        text = self.completed_spec(name)
+        return json.loads(text) if text else None
+
+    def completed_sweeps(self) -> list[str]:
+        """Names of the sweeps recorded complete in this store."""
+        return [row[0] for row in self._db.execute(
+            "SELECT name FROM sweeps WHERE completed_at IS NOT NULL ORDER BY name")]
+
     def to_frame(self, sweep: str | None = None, history: bool = False) -> pd.DataFrame:
         """All trials (of one ``sweep`` if given) as a DataFrame, one column per metric.
 
@@ -182,10 +251,15 @@ class Store:
         ``history`` (every evaluation of every trial) is left out unless asked for.
         """
         query, params = "SELECT * FROM trials", ()
-        if sweep is not None:
-            query, params = query + " WHERE sweep = ?", (sweep,)
-        frame = pd.read_sql_query(query + " ORDER BY shard, family, size, sample, key", self._db,
+        if sweep is not None:  # every trial the sweep planned, also those another sweep planned first
+            query = ("SELECT trials.* FROM trials JOIN memberships ON memberships.key = trials.key "
+                     "WHERE memberships.sweep = ?")
+            params = (sweep,)
+        order = " ORDER BY trials.shard, trials.family, trials.size, trials.sample, trials.key"
+        frame = pd.read_sql_query(query + order, self._db,
                                   params=params)
+        if sweep is not None:
+            frame["sweep"] = sweep
         for column in ADDED_COLUMNS:  # stores written before these columns existed
             if column not in frame.columns:
                 frame[column] = None
@@ -204,6 +278,14 @@ class Store:
         if row is None:
             raise KeyError(f"no trial with key {key!r} in {self.path}")
         return pd.DataFrame(_json(row[0], []))
+
+
+def _add_columns(db) -> None:
+    """Add :data:`ADDED_COLUMNS` to a store written before they existed."""
+    present = {row[1] for row in db.execute("PRAGMA table_info(trials)")}
+    for column, kind in ADDED_COLUMNS.items():
+        if column not in present:
+            db.execute(f"ALTER TABLE trials ADD COLUMN {column} {kind}")
 
 
 def _json(text: Any, empty: Any) -> Any:

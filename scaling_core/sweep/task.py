@@ -23,7 +23,8 @@ from __future__ import annotations
 
 import importlib
 from dataclasses import dataclass, field
-from typing import Any, Iterator, Mapping, Protocol, runtime_checkable
+import re
+from typing import Any, Container, Iterator, Mapping, Protocol, runtime_checkable
 
 import numpy as np
 import torch
@@ -43,9 +44,11 @@ class Task(Protocol):
     metrics : tuple of str
         Names of the validation metrics :meth:`evaluate` returns. ``metrics[0]`` is
         the one the model search minimises (e.g. ``"val_error"`` or ``"val_loss"``).
-    families : dict
-        ``{family: [size, ...]}``: the hyperparameter-reduced model grid. ``size`` is
-        the family's one scaling knob (a hidden width, a width factor ...).
+    families : container of str
+        The model families the task can build (a tuple of names, or a
+        :class:`FamilyPattern`). The grid of sizes is not the task's: it lives in the
+        sweep's search spec. ``size`` is a family's one scaling knob (a hidden width,
+        a width factor ...).
     fingerprint : str
         A short hash of the data (and its preprocessing) so a changed dataset makes
         new trials rather than stale cache hits.
@@ -54,7 +57,7 @@ class Task(Protocol):
     name: str
     unit: str
     metrics: tuple[str, ...]
-    families: dict[str, list[float]]
+    families: Container[str]
     fingerprint: str
 
     def example_units(self) -> np.ndarray:
@@ -72,7 +75,31 @@ class Task(Protocol):
         """The scalar training loss of ``model`` on ``batch`` (to back-propagate)."""
 
     def evaluate(self, model: torch.nn.Module, device: str) -> dict[str, float]:
-        """Validation metrics on V, keyed by the names in :attr:`metrics` (and more)."""
+        """Validation metrics on V, keyed by the names in :attr:`metrics` (and more).
+
+        Called by the trainer in eval mode, without gradients and under its autocast
+        (:func:`~scaling_core.sweep.trainer.evaluate`): a task sets none of these itself.
+        """
+
+
+@dataclass(frozen=True)
+class FamilyPattern:
+    """Family names matching ``regex`` (e.g. ``lstm<layers>``), described by ``allowed``."""
+
+    regex: str
+    allowed: str
+
+    def __contains__(self, family: object) -> bool:
+        return isinstance(family, str) and re.fullmatch(self.regex, family) is not None
+
+    def __str__(self) -> str:
+        return self.allowed
+
+
+def allowed_families(task: Task) -> str:
+    """The task's family names for an error message."""
+    families = task.families
+    return str(families) if isinstance(families, FamilyPattern) else ", ".join(repr(f) for f in families)
 
 
 @dataclass(frozen=True)

@@ -28,13 +28,16 @@ import math
 import os
 import time
 from dataclasses import asdict, dataclass, field
-from typing import Any, Callable, Iterator, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Iterator, Sequence
 
 import numpy as np
 import torch
 
 from scaling_core.sweep.graphs import CapturedStep
 from scaling_core.sweep.task import Task
+
+if TYPE_CHECKING:  # the trial module imports this one (for TrainerSettings)
+    from scaling_core.sweep.trial import Trial
 
 
 OPTIMIZERS = ("adam", "sgd", "nesterov")
@@ -130,12 +133,10 @@ def train_trial(
     task: Task,
     model: torch.nn.Module,
     shard_indices: np.ndarray,
-    config: dict[str, Any],
+    trial: Trial,
     device: str = "cpu",
-    settings: TrainerSettings = TrainerSettings(),
     callbacks: tuple[Callback, ...] = (),
     graphs: bool | None = None,
-    deadline: float | None = None,
 ) -> TrialResult:
     """Train ``model`` on the examples ``shard_indices`` of ``task`` and evaluate on V.
 
@@ -147,19 +148,17 @@ def train_trial(
         A freshly initialised model (moved to ``device`` here).
     shard_indices : array of int
         Training examples of the shard.
-    config : dict
-        ``lr`` (learning rate), ``batch_size``, ``seed`` (batch order) and optionally
-        ``optimizer`` (one of :data:`OPTIMIZERS`, default Adam).
+    trial : Trial
+        Read for its ``lr``, ``batch_size``, ``trial_seed`` (batch order), ``optimizer`` (one
+        of :data:`OPTIMIZERS`), ``settings`` (:class:`TrainerSettings`) and ``deadline``: a
+        ``time.time()`` value where the trial stops with ``stop_reason`` ``"time_budget"``
+        (the sweep reruns it later; it is not a result).
     device : str
-        Torch device; CUDA devices train under bfloat16 autocast when ``settings.amp``.
-    settings : TrainerSettings
+        Torch device; CUDA devices train under bfloat16 autocast when ``trial.settings.amp``.
     callbacks : tuple of callables
         Each gets every evaluation's history row.
     graphs : bool or None
         Replay the step from CUDA graphs; ``None``: on CUDA when ``task.graph_safe``.
-    deadline : float or None
-        A ``time.time()`` value: the trial stops there with ``stop_reason``
-        ``"time_budget"`` (the sweep reruns it later; it is not a result).
 
     Returns
     -------
@@ -167,9 +166,10 @@ def train_trial(
     """
     fast_math(device)
     model.to(device)
-    optimizer = make_optimizer(config.get("optimizer", "adam"), model.parameters(), config["lr"], device)
+    settings = trial.settings
+    optimizer = make_optimizer(trial.optimizer, model.parameters(), trial.lr, device)
     autocast = autocast_factory(device, settings.amp)
-    batches = endless_batches(task, shard_indices, int(config["batch_size"]), batch_generator(config["seed"]), device)
+    batches = endless_batches(task, shard_indices, int(trial.batch_size), batch_generator(trial.trial_seed), device)
 
     def step(batch) -> torch.Tensor:
         model.train()
@@ -184,9 +184,9 @@ def train_trial(
 
     captured = use_graphs(task, device, graphs)
     stepper = CapturedStep(step) if captured else step
-    members = [Progress(steps_per_epoch(task, shard_indices, int(config["batch_size"])), settings, callbacks)]
+    members = [Progress(steps_per_epoch(task, shard_indices, int(trial.batch_size)), settings, callbacks)]
     run_members(members, lambda active: stepper(next(batches)),
-                lambda k: evaluate_model(task, model, device, autocast), task.metrics[0], deadline)
+                lambda k: evaluate_model(task, model, device, autocast), task.metrics[0], trial.deadline)
     return members[0].result
 
 
@@ -288,6 +288,13 @@ def run_members(members: list[Progress], step: Callable[[list[int]], torch.Tenso
             running = running[kept] if kept else None
             if drop is not None and active:
                 drop(kept)
+
+
+def evaluate(task: Task, model: torch.nn.Module, device: str = "cpu", amp: bool = True) -> dict[str, float]:
+    """``task``'s validation metrics of ``model`` as the trainer computes them: in eval mode,
+    without gradients, under bf16 autocast on CUDA when ``amp`` (a task's ``evaluate`` does
+    none of these itself); the model is left in training mode."""
+    return evaluate_model(task, model, device, autocast_factory(device, amp))
 
 
 def evaluate_model(task, model, device, autocast) -> dict[str, float]:

@@ -24,11 +24,14 @@ import torch.nn.functional as F
 from scaling_core.data.images import ImageSet, augment, load_cifar10, load_image_folder
 from scaling_core.data.mnist1d import mnist1d_pool
 from scaling_core.models.resnet import ResNet, ResNetConfig
-from scaling_core.profiles import ParameterError, check_choice, default_data_dir
+from scaling_core.sweep.task import FamilyPattern
+from scaling_core.validation import ParameterError, check_choice, default_data_dir
 
 DATASETS = ("mnist1d", "cifar10", "folder")
 EVAL_BATCH = 1000
 STATS_SAMPLE = 10_000
+RESNET_FAMILIES = FamilyPattern(r"resnet-d[1-9]\d*", "'resnet-d<n>' with n >= 1 blocks per stage")
+"""The families an image task builds: ResNets by blocks per stage, sized by a width factor."""
 """Input standardisation uses the channel statistics of this many pool images."""
 
 
@@ -91,8 +94,6 @@ class ImageTask:
         Task identifier.
     train, val : ImageSet
         Training pool (kept in :func:`class_balanced_order`) and the validation set V.
-    families : dict
-        ``{"resnet-d<n>": [width_factor, ...]}``.
     seed : int
         Seed of the example order.
     augment_train : bool
@@ -105,12 +106,12 @@ class ImageTask:
     metrics = ("val_top1_error", "val_top5_error", "val_xent")
     graph_safe = True  # the step reads nothing back to the host
 
-    def __init__(self, name: str, train: ImageSet, val: ImageSet, families: dict, seed: int = 0,
+    families = RESNET_FAMILIES
+
+    def __init__(self, name: str, train: ImageSet, val: ImageSet, seed: int = 0,
                  augment_train: bool = True, norm: str = "batch"):
-        for family in families:
-            self._depth(family)
         order = class_balanced_order(train.labels, seed)
-        self.name, self.families, self.norm = name, {k: list(v) for k, v in families.items()}, norm
+        self.name, self.norm = name, norm
         # trials stack only with GroupNorm: BatchNorm under vmap and bf16 autocast fails on CUDA
         self.stackable = norm == "group"
         self.train = ImageSet(train.images[order], train.labels[order], train.class_names)
@@ -177,7 +178,6 @@ class ImageTask:
         x, y = batch
         return F.cross_entropy(model(x).float(), y)
 
-    @torch.no_grad()
     def evaluate(self, model: torch.nn.Module, device: str) -> dict[str, float]:
         r"""Top-1 and top-5 error and mean cross-entropy (nats) on V.
 
@@ -185,8 +185,7 @@ class ImageTask:
         highest logits.
         """
         _, _, images, labels = self._on(device)
-        was_training, top_k = model.training, min(5, len(self.class_names))
-        model.eval()
+        top_k = min(5, len(self.class_names))
         xent = top1 = top5 = 0.0
         for start in range(0, len(labels), EVAL_BATCH):
             x, y = self._inputs(images[start:start + EVAL_BATCH]), labels[start:start + EVAL_BATCH]
@@ -195,7 +194,6 @@ class ImageTask:
             hits = logits.topk(top_k, dim=1).indices == y[:, None]  # (B, top_k)
             top1 += hits[:, 0].sum().item()
             top5 += hits.any(dim=1).sum().item()
-        model.train(was_training)
         n = len(labels)
         return {"val_top1_error": 1 - top1 / n, "val_top5_error": 1 - top5 / n, "val_xent": xent / n}
 
@@ -231,7 +229,7 @@ def _load_splits(dataset: str, data_dir, pool_size, val_size, seed, image_size):
 
 
 def make_image_task(dataset: str = "mnist1d", data_dir=None, seed: int = 0, pool_size: int | None = None,
-                    val_size: int = 1000, families: dict | None = None, norm: str = "batch",
+                    val_size: int = 1000, norm: str = "batch",
                     augment_train: bool = True, image_size: int | None = None) -> ImageTask:
     """Build an :class:`ImageTask`.
 
@@ -249,12 +247,9 @@ def make_image_task(dataset: str = "mnist1d", data_dir=None, seed: int = 0, pool
         (4,000 generated for MNIST-1D).
     val_size : int
         Size of V, drawn class-balanced from the held-out split (generated with the pool for MNIST-1D).
-    families : dict, optional
-        Model grid, default ``{"resnet-d1": [0.25, 0.5, 1.0]}``.
     norm, augment_train, image_size
         See :class:`ImageTask` and :func:`~scaling_core.data.images.load_image_folder`.
     """
     check_choice("dataset", dataset, DATASETS)
     train, val = _load_splits(dataset, data_dir, pool_size, val_size, seed, image_size)
-    families = families or {"resnet-d1": [0.25, 0.5, 1.0]}
-    return ImageTask(f"images-{dataset}", train, val, families, seed, augment_train, norm)
+    return ImageTask(f"images-{dataset}", train, val, seed, augment_train, norm)

@@ -40,8 +40,11 @@ from scaling_core.data.lm_corpora import CHAR_DATASETS, WORD_DATASETS, load_sent
 from scaling_core.data.text import CharVocabulary, WordVocabulary, whitespace_tokenize, word_tokenize
 from scaling_core.models.lstm_lm import LSTMConfig, LSTMLanguageModel
 from scaling_core.models.rhn import RHNConfig, RHNLanguageModel
-from scaling_core.profiles import PROFILES, ParameterError, check_choice
-from scaling_core.tasks.lm_scales import CHAR_LM_SCALES, WORD_LM_SCALES  # noqa: F401 (the chapters read them here)
+from scaling_core.sweep.task import FamilyPattern
+from scaling_core.validation import ParameterError, check_choice
+
+LM_FAMILIES = FamilyPattern(r"(lstm|rhn)[1-9]\d*", "'lstm<layers>' or 'rhn<depth>', e.g. 'lstm2', 'lstm4', 'rhn10'")
+"""The families a language-model task builds: LSTMs by layer count, RHNs by recurrence depth."""
 
 
 # ----------------------------------------------------------------------------- models and losses
@@ -70,12 +73,6 @@ def _fingerprint(*parts) -> str:
     return digest.hexdigest()[:16]
 
 
-def _check_families(families: dict[str, list[float]]) -> dict[str, list[float]]:
-    for family in families:
-        build_language_model(family, 1, 2)  # raises ParameterError on a bad name
-    return {family: list(sizes) for family, sizes in families.items()}
-
-
 # ----------------------------------------------------------------------------- word LM
 class WordLMTask:
     """Word-level language modelling with continuous minibatching (see the module docstring).
@@ -89,8 +86,6 @@ class WordLMTask:
     val_stream : numpy.ndarray
         V as one id stream, already capped; every id after the first is predicted.
     vocab : WordVocabulary
-    families : dict
-        ``{family: [width, ...]}``, families ``"lstm<layers>"`` / ``"rhn<depth>"``.
     unroll : int
         Steps of truncated back-propagation through time (80 in the paper).
     eval_rows : int
@@ -102,9 +97,9 @@ class WordLMTask:
     graph_safe = True  # the carried state lives in buffers updated in place (CarriedState)
 
     def __init__(self, name, train: PackedSequences, val_stream: np.ndarray, vocab: WordVocabulary,
-                 families: dict[str, list[float]], unroll: int = 80, eval_rows: int = 10):
+                 unroll: int = 80, eval_rows: int = 10):
         self.name, self.train, self.val_stream, self.vocab = name, train, val_stream, vocab
-        self.families = _check_families(families)
+        self.families = LM_FAMILIES
         self.unroll, self.eval_rows = unroll, eval_rows
         self.fingerprint = _fingerprint(name, vocab.words, unroll, eval_rows, train.ids, train.offsets, val_stream)
         self._carried: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # one state per trial
@@ -139,11 +134,10 @@ class WordLMTask:
         return total / batch.targets.numel()
 
     def evaluate(self, model: nn.Module, device: str) -> dict[str, float]:
-        with _evaluating(model):
-            total, count, state = 0.0, 0, None
-            for batch in stream_batches(self.val_stream, self.eval_rows, self.unroll, device):
-                loss, state = summed_loss(model, batch, state)
-                total, count = total + loss.item(), count + batch.targets.numel()
+        total, count, state = 0.0, 0, None
+        for batch in stream_batches(self.val_stream, self.eval_rows, self.unroll, device):
+            loss, state = summed_loss(model, batch, state)
+            total, count = total + loss.item(), count + batch.targets.numel()
         val_loss = total / count
         return {"val_loss": val_loss, "val_ppl": math.exp(val_loss)}
 
@@ -158,8 +152,6 @@ class CharLMTask:
         Task identifier, e.g. ``"charlm-kjv"``.
     train, valid : PackedSequences
         Sentences as :class:`CharVocabulary` ids, truncated to ``max_length`` (V already capped).
-    families : dict
-        ``{family: [width, ...]}``.
     eval_batch_size : int
         Sequences per evaluation batch.
     """
@@ -170,11 +162,11 @@ class CharLMTask:
     graph_safe = True  # on CUDA every batch is padded to max_length: one shape, replayed from a graph
 
     def __init__(self, name, train: PackedSequences, valid: PackedSequences,
-                 families: dict[str, list[float]], eval_batch_size: int = 64):
+                 eval_batch_size: int = 64):
         self.name, self.train, self.valid = name, train, valid
         self.max_length = int(max(train.lengths().max(initial=1), valid.lengths().max(initial=1)))
         self.vocab = CharVocabulary()
-        self.families = _check_families(families)
+        self.families = LM_FAMILIES
         self.eval_batch_size = eval_batch_size
         self.fingerprint = _fingerprint(name, train.ids, train.offsets, valid.ids, valid.offsets)
 
@@ -205,32 +197,15 @@ class CharLMTask:
 
     def evaluate(self, model: nn.Module, device: str) -> dict[str, float]:
         by_length = np.argsort(self.valid.lengths(), kind="stable")  # less padding
-        with _evaluating(model):
-            total = 0.0
-            for start in range(0, len(by_length), self.eval_batch_size):
-                batch = self._batch(self.valid.take(by_length[start : start + self.eval_batch_size]), device)
-                total += summed_loss(model, batch)[0].item()
+        total = 0.0
+        for start in range(0, len(by_length), self.eval_batch_size):
+            batch = self._batch(self.valid.take(by_length[start : start + self.eval_batch_size]), device)
+            total += summed_loss(model, batch)[0].item()
         val_loss = total / int(self.valid.lengths().sum())
         return {"val_loss": val_loss, "val_bpc": val_loss / math.log(2)}
 
     def _batch(self, sequences: list[np.ndarray], device: str) -> LMBatch:
         return padded_batch(sequences, self.vocab.eos_id, self.vocab.pad_id, device)
-
-
-class _evaluating:
-    """Context: evaluation mode without gradients, restoring the model's mode afterwards."""
-
-    def __init__(self, model: nn.Module):
-        self.model, self.no_grad = model, torch.no_grad()
-
-    def __enter__(self):
-        self.was_training = self.model.training
-        self.model.eval()
-        self.no_grad.__enter__()
-
-    def __exit__(self, *exc):
-        self.no_grad.__exit__(*exc)
-        self.model.train(self.was_training)
 
 
 # ----------------------------------------------------------------------------- factories
@@ -244,9 +219,8 @@ def make_word_lm_task(
     data_dir: str | Path | None = None,
     vocab_size: int | None = None,
     seed: int = 0,
-    profile: str = "laptop",
-    families: dict[str, list[float]] | None = None,
-    val_units: int | None = None,
+    val_units: int = 5_000,
+    eval_rows: int = 10,
     val_fraction: float = 0.05,
     unroll: int = 80,
     sha256: str | None = None,
@@ -261,14 +235,13 @@ def make_word_lm_task(
     data_dir : str or Path, optional
         Folder of real datasets (WikiText extracted copy, Billion Word release).
     vocab_size : int, optional
-        Vocabulary size, built on the training split only; default: the profile's
-        ``vocab_size``, else :data:`DEFAULT_VOCAB_SIZES`.
+        Vocabulary size, built on the training split only; default :data:`DEFAULT_VOCAB_SIZES`.
     seed : int
         Seed of the KJV chapter split and of the V order.
-    profile : {"smoke", "laptop", "paper"}
-        Supplies ``families``, ``val_units`` and ``vocab_size`` from :data:`WORD_LM_SCALES` when not given.
-    val_units : int, optional
+    val_units : int
         Cap on the words of V that are predicted.
+    eval_rows : int
+        Rows V's stream is read in at an evaluation.
     val_fraction : float
         Fraction of KJV chapters held out.
     unroll : int
@@ -279,25 +252,21 @@ def make_word_lm_task(
         Read at most this many training sentences (large corpora).
     """
     check_choice("dataset", dataset, WORD_DATASETS)
-    scale = WORD_LM_SCALES[check_choice("profile", profile, PROFILES)]
     corpus = load_sentence_corpus(dataset, data_dir, seed, val_fraction, sha256, max_train_sentences)
     tokenize = word_tokenize if dataset == "kjv" else whitespace_tokenize
     train_tokens = [tokenize(sentence) for sentence in corpus.train]
-    vocab = WordVocabulary.build(train_tokens, vocab_size or scale["vocab_size"] or DEFAULT_VOCAB_SIZES[dataset])
+    vocab = WordVocabulary.build(train_tokens, vocab_size or DEFAULT_VOCAB_SIZES[dataset])
     train = PackedSequences.pack([vocab.encode(tokens) for tokens in train_tokens])
-    cap = val_units or scale["val_units"]
-    val_stream = _capped(corpus.valid, lambda s: vocab.encode(tokenize(s)), cap + 1)
-    return WordLMTask(f"wordlm-{dataset}", train, np.concatenate(val_stream)[: cap + 1], vocab,
-                      families or scale["families"], unroll=unroll, eval_rows=scale.get("eval_rows", 10))
+    val_stream = _capped(corpus.valid, lambda s: vocab.encode(tokenize(s)), val_units + 1)
+    return WordLMTask(f"wordlm-{dataset}", train, np.concatenate(val_stream)[: val_units + 1], vocab,
+                      unroll=unroll, eval_rows=eval_rows)
 
 
 def make_char_lm_task(
     dataset: str = "kjv",
     data_dir: str | Path | None = None,
     seed: int = 0,
-    profile: str = "laptop",
-    families: dict[str, list[float]] | None = None,
-    val_units: int | None = None,
+    val_units: int = 5_000,
     val_fraction: float = 0.05,
     max_length: int = 150,
 ) -> CharLMTask:
@@ -313,9 +282,7 @@ def make_char_lm_task(
         Folder holding ``tinyshakespeare/input.txt`` (default ``$SCALING_CORE_DATA``).
     seed : int
         Seed of the KJV chapter split and V order.
-    profile : {"smoke", "laptop", "paper"}
-        Supplies ``families`` and ``val_units`` from :data:`CHAR_LM_SCALES` when not given.
-    val_units : int, optional
+    val_units : int
         Cap on the characters of V: whole V sentences are kept while their total fits.
     val_fraction : float
         Fraction of chapters (KJV) or lines (Tiny Shakespeare) held out.
@@ -323,15 +290,13 @@ def make_char_lm_task(
         Symbols kept per sentence, ``<eos>`` included (150 in the paper).
     """
     check_choice("dataset", dataset, CHAR_DATASETS)
-    scale = CHAR_LM_SCALES[check_choice("profile", profile, PROFILES)]
     corpus = load_sentence_corpus(dataset, data_dir, seed, val_fraction)
     vocab = CharVocabulary()
     train = PackedSequences.pack([vocab.encode(sentence, max_length) for sentence in corpus.train])
-    cap = val_units or scale["val_units"]
-    valid = _capped(corpus.valid, lambda s: vocab.encode(s, max_length), cap)
-    while len(valid) > 1 and sum(map(len, valid)) > cap:
+    valid = _capped(corpus.valid, lambda s: vocab.encode(s, max_length), val_units)
+    while len(valid) > 1 and sum(map(len, valid)) > val_units:
         valid.pop()
-    return CharLMTask(f"charlm-{dataset}", train, PackedSequences.pack(valid), families or scale["families"])
+    return CharLMTask(f"charlm-{dataset}", train, PackedSequences.pack(valid))
 
 
 def _capped(sentences: list[str], encode, units: int) -> list[np.ndarray]:

@@ -16,43 +16,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from scaling_core.data.mnist1d import NUM_CLASSES, SIGNAL_LENGTH, mnist1d_pool
-from scaling_core.profiles import check_choice
-
-# ----------------------------------------------------------------------------- models
-
-
-class MLP(nn.Module):
-    """Two hidden ReLU layers of ``width`` units."""
-
-    def __init__(self, width: int):
-        super().__init__()
-        self.net = nn.Sequential(
-            nn.Linear(SIGNAL_LENGTH, width), nn.ReLU(),  # (B, 40) -> (B, W)
-            nn.Linear(width, width), nn.ReLU(),  # (B, W) -> (B, W)
-            nn.Linear(width, NUM_CLASSES),  # (B, W) -> (B, 10)
-        )
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.net(x)  # (B, 40) -> (B, 10) logits
-
-
-class ConvNet(nn.Module):
-    """Three 1-D convolutions of ``channels`` channels, then a linear read-out."""
-
-    def __init__(self, channels: int):
-        super().__init__()
-        self.features = nn.Sequential(
-            nn.Conv1d(1, channels, 5, padding=2), nn.ReLU(),  # (B, 1, 40) -> (B, C, 40)
-            nn.Conv1d(channels, channels, 3, stride=2, padding=1), nn.ReLU(),  # -> (B, C, 20)
-            nn.Conv1d(channels, channels, 3, stride=2, padding=1), nn.ReLU(),  # -> (B, C, 10)
-        )
-        self.head = nn.Linear(channels * SIGNAL_LENGTH // 4, NUM_CLASSES)  # (B, 10C) -> (B, 10)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        h = self.features(x.unsqueeze(1))  # (B, 40) -> (B, C, 10)
-        return self.head(h.flatten(1))  # (B, 10) logits
-
+from scaling_core.data.mnist1d import NUM_CLASSES, mnist1d_pool
+from scaling_core.models.mnist1d_nets import MLP, ConvNet
+from scaling_core.validation import check_choice
 
 FAMILIES = {"mlp": MLP, "cnn": ConvNet}
 """Model family name -> constructor taking the family's size."""
@@ -86,7 +52,7 @@ class MNIST1DTask:
         x, y, x_val, y_val = mnist1d_pool(n_train, n_val, seed)
         self.name = "mnist1d"
         self.metrics = (search_metric, *(m for m in METRICS if m != search_metric))
-        self.families = {"mlp": [8, 16, 32, 64, 128, 256], "cnn": [4, 8, 16, 32, 64]}
+        self.families = ("mlp", "cnn")
         self.x, self.y = torch.from_numpy(x), torch.from_numpy(y)
         self.x_val, self.y_val = torch.from_numpy(x_val), torch.from_numpy(y_val)
         digest = hashlib.sha256()

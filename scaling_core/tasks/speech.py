@@ -31,7 +31,7 @@ from scaling_core.data.speech_features import (
 from scaling_core.data.speech_synth import SynthSettings, synthetic_corpus
 from scaling_core.models.attention_asr import AttentionASR, AttentionASRConfig
 from scaling_core.models.ds2 import DS2, DS2Config
-from scaling_core.profiles import ParameterError, check_choice, default_data_dir
+from scaling_core.validation import ParameterError, check_choice, default_data_dir
 
 DATASETS = ("espeak", "fsdd", "librispeech")
 FAMILIES = ("ds2", "attention")
@@ -74,8 +74,6 @@ class SpeechTask:
         Task identifier.
     train, val : Utterances
         Training utterances (in the order shards take prefixes of) and V.
-    families : dict
-        ``{"ds2" | "attention": [width, ...]}``.
     ds2_layers : int
         Bidirectional LSTM layers of the DS2 family (4 in the paper).
     conv_channels : int
@@ -88,15 +86,15 @@ class SpeechTask:
 
     unit = "seconds"
 
-    def __init__(self, name: str, train: Utterances, val: Utterances, families: dict,
+    families = FAMILIES
+
+    def __init__(self, name: str, train: Utterances, val: Utterances,
                  ds2_layers: int = 4, conv_channels: int = 32, search_metric: str = "val_cer"):
-        for family in families:
-            check_choice("family", family, FAMILIES)
         check_choice("search_metric", search_metric, METRICS)
         self.metrics = (search_metric, *(m for m in METRICS if m != search_metric))
         if train.sample_rate != val.sample_rate:
             raise ValueError("train and val utterances differ in sample rate")
-        self.name, self.families = name, {k: list(v) for k, v in families.items()}
+        self.name = name
         self.ds2_layers, self.conv_channels = ds2_layers, conv_channels
         self.sample_rate, self.n_features = train.sample_rate, n_features(train.sample_rate)
         self.train_seconds, self.val_transcripts = train.seconds, list(val.transcripts)
@@ -145,7 +143,6 @@ class SpeechTask:
         """CTC loss (DS2) or output cross-entropy (attention), per character."""
         return model.loss(*batch)
 
-    @torch.no_grad()
     def evaluate(self, model: torch.nn.Module, device: str) -> dict[str, float]:
         r"""Character and word error rates of greedy decoding on V, and the mean loss.
 
@@ -153,8 +150,6 @@ class SpeechTask:
         the edit distance; WER the same over words.
         """
         features, targets, lengths = self.val_data
-        was_training = model.training
-        model.eval()
         hypotheses, loss_sum = [""] * len(targets), 0.0
         for chosen in length_sorted_batches(lengths, np.arange(len(targets)), EVAL_BATCH):
             batch = tuple(t.to(device) for t in pad_batch([features[i] for i in chosen],
@@ -162,7 +157,6 @@ class SpeechTask:
             loss_sum += float(model.loss(*batch)) * len(chosen)
             for i, labels in zip(chosen, model.decode(batch[0], batch[1])):
                 hypotheses[i] = decode(labels)
-        model.train(was_training)
         references = self.val_transcripts
         return {"val_cer": error_rate(references, hypotheses),
                 "val_loss": loss_sum / len(references),
@@ -188,7 +182,7 @@ def _load(dataset: str, data_dir, n_train: int, n_val: int, seed: int, sample_ra
 
 
 def make_speech_task(dataset: str = "espeak", data_dir=None, n_train: int = 2000, n_val: int = 200,
-                     seed: int = 0, families: dict | None = None, ds2_layers: int = 4,
+                     seed: int = 0, ds2_layers: int = 4,
                      conv_channels: int = 32, sample_rate: int | None = None,
                      search_metric: str = "val_cer") -> SpeechTask:
     """Build a :class:`SpeechTask`.
@@ -205,8 +199,6 @@ def make_speech_task(dataset: str = "espeak", data_dir=None, n_train: int = 2000
         Training utterances (in a seeded random order for real data) and size of V.
     seed : int
         Seed of the corpus (eSpeak) or of the training order (real data).
-    families : dict, optional
-        Model grid, default ``{"ds2": [64, 128, 256]}``.
     ds2_layers, conv_channels : int
         DS2 depth and convolution channels.
     sample_rate : int, optional
@@ -216,6 +208,5 @@ def make_speech_task(dataset: str = "espeak", data_dir=None, n_train: int = 2000
     """
     check_choice("dataset", dataset, DATASETS)
     train, val = _load(dataset, data_dir, n_train, n_val, seed, sample_rate)
-    families = families or {"ds2": [64, 128, 256]}
-    return SpeechTask(f"speech-{dataset}", train, val, families, ds2_layers, conv_channels,
+    return SpeechTask(f"speech-{dataset}", train, val, ds2_layers, conv_channels,
                       search_metric)

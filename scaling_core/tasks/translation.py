@@ -34,7 +34,7 @@ from scaling_core.data.bpe import BOS_ID, EOS_ID, PAD_ID, train_bpe
 from scaling_core.data.g2p import SymbolTokenizer, characters, ipa_symbols, load_g2p
 from scaling_core.data.translation import load_multi30k, load_parallel
 from scaling_core.models.seq2seq import Seq2Seq, Seq2SeqConfig
-from scaling_core.profiles import ParameterError, check_choice
+from scaling_core.validation import ParameterError, check_choice
 
 DATASETS = ("g2p", "multi30k", "parallel")
 """Datasets :func:`make_translation_task` accepts; the first is the offline default."""
@@ -95,8 +95,6 @@ class TranslationTask:
     src_tokenizer, tgt_tokenizer
         Objects with ``encode(list of str) -> list of id lists``, ``decode(ids) -> str``
         and ``vocab_size`` (the same object for a shared vocabulary).
-    widths : list of int
-        The model grid of family ``"seq2seq"``.
     max_len : int
         Pairs with more than ``max_len`` tokens on either side are left out.
     model_options : dict, optional
@@ -106,11 +104,11 @@ class TranslationTask:
     unit = "tokens"
     metrics = ("val_error", "val_bits_per_token", "val_loss")
 
-    def __init__(self, name, train, val, src_tokenizer, tgt_tokenizer, widths, max_len=64,
+    def __init__(self, name, train, val, src_tokenizer, tgt_tokenizer, max_len=64,
                  model_options=None):
         self.name = name
         self.src_tokenizer, self.tgt_tokenizer = src_tokenizer, tgt_tokenizer
-        self.families = {"seq2seq": [int(w) for w in widths]}
+        self.families = ("seq2seq",)
         self.model_options = dict(model_options or {})
         # trials of one width train stacked only without dropout (the stacked LSTM has none)
         self.stackable = float(self.model_options.get("dropout", Seq2SeqConfig.dropout)) == 0.0
@@ -159,7 +157,7 @@ class TranslationTask:
         return TranslationBatch(*(torch.stack(parts) for parts in zip(*(pytree.tree_leaves(b) for b in padded))))
 
     def build_model(self, family: str, size: float) -> Seq2Seq:
-        check_choice("family", family, tuple(self.families))
+        check_choice("family", family, self.families)
         return Seq2Seq(self.model_config(size))
 
     def train_batches(self, indices, batch_size, generator, device) -> Iterator[TranslationBatch]:
@@ -181,7 +179,6 @@ class TranslationTask:
         nats = F.cross_entropy(logits.flatten(0, 1), batch.tgt_out.flatten(), ignore_index=PAD_ID, reduction="sum")
         return nats / batch.src.shape[0]
 
-    @torch.no_grad()
     def evaluate(self, model: Seq2Seq, device: str, batch_size: int = 256) -> dict[str, float]:
         r"""Teacher-forced metrics on V, over its :math:`N` predicted tokens and :math:`n` sentences.
 
@@ -189,8 +186,6 @@ class TranslationTask:
         :math:`= \frac{1}{N \ln 2}\sum -\ln p(y)`, ``val_loss`` :math:`= \frac{1}{n}\sum -\ln p(y)`
         (per-sequence, like the training loss); end-of-sentence predictions included.
         """
-        was_training = model.training
-        model.eval()
         errors = nats = tokens = 0.0
         for batch in self._val_batches(batch_size):
             batch = batch.to(device)
@@ -199,7 +194,6 @@ class TranslationTask:
             errors += ((logits.argmax(-1) != batch.tgt_out) & real).sum().item()
             nats += F.cross_entropy(logits.transpose(1, 2), batch.tgt_out, ignore_index=PAD_ID, reduction="sum").item()
             tokens += real.sum().item()
-        model.train(was_training)
         return {"val_error": errors / tokens, "val_bits_per_token": nats / tokens / math.log(2),
                 "val_loss": nats / len(self.val_src), "val_tokens": tokens}
 
@@ -254,7 +248,7 @@ def _pairs(dataset, data_dir, src_path, tgt_path, val_src_path, val_tgt_path, se
 def make_translation_task(
     dataset: str = "g2p", data_dir=None, src_path=None, tgt_path=None, val_src_path=None,
     val_tgt_path=None, vocab_size: int = 8000, seed: int = 0, max_len: int = 64,
-    val_size: int = 1000, widths=(32, 64, 128), max_words: int = 8, max_verses: int | None = None,
+    val_size: int = 1000, max_words: int = 8, max_verses: int | None = None,
     train_size: int | None = None, **model_options,
 ) -> TranslationTask:
     """Build the translation task (the sweep engine's factory).
@@ -275,8 +269,6 @@ def make_translation_task(
         Longest sentence kept, in tokens, on either side.
     val_size : int
         Cap on the size of V, in sentence pairs (a seeded subset).
-    widths : sequence of int
-        The model grid.
     max_words, max_verses : int
         Longest g2p fragment in words; how many Bible verses (from Genesis 1:1) to
         transcribe (``None``: all 31,103, about 3.7M phoneme symbols).
@@ -294,4 +286,4 @@ def make_translation_task(
         tgt_tok = SymbolTokenizer.fit(train["target"], ipa_symbols, max_size=vocab_size)
     else:
         src_tok = tgt_tok = train_bpe([*train["source"], *train["target"]], vocab_size)
-    return TranslationTask(f"nmt-{dataset}", train, val, src_tok, tgt_tok, widths, max_len, model_options)
+    return TranslationTask(f"nmt-{dataset}", train, val, src_tok, tgt_tok, max_len, model_options)

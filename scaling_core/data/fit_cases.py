@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from scaling_core.profiles import default_data_dir
+from scaling_core.validation import default_data_dir
 
 CASES_FOLDER = "fitting-cases"
 ALLENAI_CURVES = ("no_pretr_ft", "no_pretr_ft_lazy", "no_pretr_linear", "pretr_ft", "pretr_linear")

@@ -1,0 +1,94 @@
+"""The one interface every chapter module keeps, and where chapter parameters are checked.
+
+Each ``scaling_core/experiments/<chapter>.py`` exposes the same names:
+
+``SCALES``
+    ``{profile: settings}`` for every profile (shard span, model grid, trainer ...).
+``DATASETS``
+    The datasets the chapter accepts; the default is ``SCALES[profile]["dataset"]`` when a
+    profile names one, else ``DATASETS[0]``.
+``TABLE1_ROWS``
+    The rows of the paper's Table 1 it reproduces (empty for a chapter without sweeps).
+``sweep_specs(config) -> list[SweepSpec]``
+    The sweeps the chapter runs first (a later sweep may depend on their results, e.g.
+    the word-LM re-tuning sweep; ``run`` runs those too).
+``store(config) -> Path | None``
+    The chapter's results store, ``results/<chapter>/<dataset>-<profile>.sqlite``
+    (``None`` for a chapter that trains nothing).
+``run(config)``
+    Run, resume or only read every sweep of the chapter and return what it reads.
+
+:func:`configure` is the one place where ``profile``, ``seed``, ``device``, ``dataset``
+and ``data_dir`` are validated (by :func:`scaling_core.profiles.resolve`); the notebooks,
+the ``chapter``, ``sweep``, ``cost`` and ``pending`` commands all go through it.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+from types import ModuleType
+
+from scaling_core.profiles import ChapterConfig, check_choice, resolve
+
+CHAPTERS = ("counting", "methodology", "nmt", "word_lm", "char_lm", "image", "speech", "implications")
+"""Every chapter, in the book's order."""
+
+SWEEP_CHAPTERS = ("methodology", "nmt", "word_lm", "char_lm", "image", "speech")
+"""The chapters that train sweeps (the others compute or read)."""
+
+CHAPTER_PARAMETERS = ("profile", "seed", "device", "dataset", "data_dir")
+"""The papermill parameters every chapter declares, checked by :func:`configure`."""
+
+CONTRACT = ("SCALES", "DATASETS", "TABLE1_ROWS", "sweep_specs", "store", "run")
+"""The names every chapter module exposes."""
+
+
+def chapter_module(chapter: str) -> ModuleType:
+    """The experiment module of ``chapter`` (one line naming the allowed chapters otherwise)."""
+    check_choice("chapter", chapter, CHAPTERS)
+    return importlib.import_module(f"scaling_core.experiments.{chapter}")
+
+
+def default_dataset(module: ModuleType, profile: str) -> str:
+    """The dataset a chapter uses at ``profile`` when none is given."""
+    check_choice("profile", profile, tuple(module.SCALES))
+    return module.SCALES[profile].get("dataset") or module.DATASETS[0]
+
+
+def configure(
+    chapter: str,
+    profile: str = "laptop",
+    seed: int = 0,
+    device: str = "cpu",
+    dataset: str | None = None,
+    data_dir: str | os.PathLike | None = None,
+) -> ChapterConfig:
+    """Validate a chapter's parameters once and return its configuration.
+
+    Parameters
+    ----------
+    chapter : str
+        One of :data:`CHAPTERS`.
+    profile, seed, device, dataset, data_dir
+        The papermill parameters; ``dataset=None`` takes the chapter's default for the profile.
+
+    Returns
+    -------
+    ChapterConfig
+
+    Raises
+    ------
+    scaling_core.profiles.ParameterError
+        One line naming the bad parameter and its allowed values.
+    """
+    module = chapter_module(chapter)
+    if dataset in (None, "") and profile in module.SCALES:
+        dataset = default_dataset(module, profile)
+    return resolve(chapter, module.SCALES, profile=profile, seed=seed, device=device, dataset=dataset,
+                   datasets=tuple(module.DATASETS), data_dir=data_dir)
+
+
+def missing_names(module: ModuleType) -> list[str]:
+    """The contract's names ``module`` lacks (empty when it keeps the contract)."""
+    return [name for name in CONTRACT if not hasattr(module, name)]
