@@ -89,3 +89,15 @@ def test_a_stale_chapter_store_is_reported_by_the_sweep_command(tmp_path, monkey
     assert "stale: sweep 'methodology-smoke-seed0' was made by code version" in out
     assert "--rerun-stale retrains" in out
     assert Path(tmp_path / "results" / "methodology" / "mnist1d-smoke.sqlite").exists()
+
+
+def test_the_chapter_says_whether_its_store_is_current(tmp_path, monkeypatch):
+    monkeypatch.setenv("SCALING_CORE_RESULTS", str(tmp_path / "results"))
+    config = contract.configure("methodology", "smoke")
+    assert contract.code_note(config) == ""  # no store yet
+    assert sweep_main(["run", "--experiment", "methodology", "--profile", "smoke", "--quiet"]) == 0
+    assert contract.code_note(config) == "Every stored trial of this run was made by today's code."
+    monkeypatch.setattr(SweepSpec, "code_files", lambda self: {"scaling_core/sweep/trainer.py": "0" * 16})
+    note = contract.code_note(config)
+    assert note.startswith("Made by earlier code: 1 of the chapter's 1 sweeps") and "`scaling_core/sweep/trainer.py`" in note
+    assert "--rerun-stale" in note

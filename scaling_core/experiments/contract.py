@@ -92,3 +92,49 @@ def configure(
 def missing_names(module: ModuleType) -> list[str]:
     """The contract's names ``module`` lacks (empty when it keeps the contract)."""
     return [name for name in CONTRACT if not hasattr(module, name)]
+
+
+def all_sweep_specs(config: ChapterConfig, store) -> list:
+    """Every sweep of the chapter, those that depend on stored results (the word-LM re-tuning) included."""
+    module = chapter_module(config.chapter)
+    specs = list(module.sweep_specs(config))
+    if config.chapter == "word_lm" and specs:
+        record = store.completed_record(specs[0].name)
+        if record is not None:
+            frame = store.to_frame(specs[0].name)
+            specs = module.sweep_specs(config, frame[frame["key"].isin(record["keys"])])
+    return specs
+
+
+def code_note(config: ChapterConfig) -> str:
+    """One Markdown sentence: whether the chapter's stored sweeps are complete and made by today's code.
+
+    Reads the store only (never trains). For stale sweeps it names the stored code
+    version(s), today's, the files that differ and the command that retrains them.
+    """
+    from scaling_core.sweep.run import completed_record, staleness
+    from scaling_core.sweep.store import Store
+
+    path = chapter_module(config.chapter).store(config)
+    if path is None or not path.exists():
+        return ""
+    with Store(path) as store:
+        specs = all_sweep_specs(config, store)
+        incomplete = [spec.name for spec in specs if completed_record(store, spec) is None]
+        stale = [s for s in (staleness(store, spec) for spec in specs) if s is not None]
+    notes = []
+    if incomplete:
+        notes.append(f"Not complete in the store: {', '.join(incomplete)}.")
+    if stale:
+        versions = sorted({v for s in stale for v in s.stored.split(", ")})
+        files = sorted({f for s in stale for f in s.changed})
+        commits = sorted({s.commit[:10] for s in stale if s.commit})
+        command = (f"scaling-core sweep run --experiment {config.chapter} --profile {config.profile} "
+                   f"--dataset {config.dataset} --rerun-stale")
+        notes.append(
+            f"Made by earlier code: {len(stale)} of the chapter's {len(specs)} sweeps (code version "
+            f"{', '.join(versions)}{', commit ' + ', '.join(commits) if commits else ''}; today's is "
+            f"{stale[0].current}). Files that differ: "
+            f"{', '.join(f'`{f}`' for f in files) if files else 'not recorded for that version'}. "
+            f"The results are read as stored; `{command}` retrains them with today's code.")
+    return " ".join(notes) or "Every stored trial of this run was made by today's code."

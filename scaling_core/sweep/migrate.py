@@ -12,7 +12,8 @@ each sweep and leaves every trial, key and result as it was:
    stored with every trial of the record. Then the record's spec becomes today's.
 2. Each trial gets its ``config_key`` (configuration and data, without the code), from its
    stored configuration with today's task arguments.
-3. Each code version that made trials is recorded with the hash of each of its files, read
+3. Each record's trials are listed as members of its sweep.
+4. Each code version that made trials is recorded with the hash of each of its files, read
    from the git commit stored with the trials, once that commit's sources are shown to hash
    (the old way: file names and bytes) to the stored version. Staleness then names the files
    that changed since (:func:`~scaling_core.sweep.run.staleness`).
@@ -28,7 +29,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from scaling_core.experiments.contract import chapter_module, configure
+from scaling_core.experiments.contract import all_sweep_specs, chapter_module, configure
 from scaling_core.sweep.keys import (
     ENGINE_MODULES, _closure, _commit_reader, canonical, code_files, config_key, git_commit,
 )
@@ -52,18 +53,6 @@ def legacy_version(module: str, commit: str) -> str:
     return digest.hexdigest()[:16]
 
 
-def chapter_specs(chapter: str, config, store: Store) -> list[SweepSpec]:
-    """Every sweep of the chapter at ``config``, those that depend on stored results included."""
-    module = chapter_module(chapter)
-    specs = list(module.sweep_specs(config))
-    if chapter == "word_lm":  # the re-tuning sweep follows the search's winners
-        record = store.completed_record(specs[0].name)
-        if record is not None:
-            frame = store.to_frame(specs[0].name)
-            specs = module.sweep_specs(config, frame[frame["key"].isin(record["keys"])])
-    return specs
-
-
 def migrate_store(path: str | Path, log=print) -> dict[str, str]:
     """Migrate the store at ``results/<chapter>/<dataset>-<profile>.sqlite``; ``{sweep: outcome}``."""
     path = Path(path)
@@ -72,7 +61,7 @@ def migrate_store(path: str | Path, log=print) -> dict[str, str]:
     outcomes: dict[str, str] = {}
     with Store(path) as store:
         trials = store.to_frame()
-        for spec in chapter_specs(chapter, config, store):
+        for spec in all_sweep_specs(config, store):
             outcomes[spec.name] = _migrate_sweep(store, spec, trials)
             log(f"{path.name} {spec.name}: {outcomes[spec.name]}")
         _record_code_versions(store, trials, config, chapter)
@@ -102,9 +91,10 @@ def _migrate_sweep(store: Store, spec: SweepSpec, trials) -> str:
         _add_columns(db)
         for row in mine.itertuples():
             config = json.loads(row.config)
-            if canonical(config["task"]["kwargs"]) == old_kwargs:
+            if canonical(config["task"]["kwargs"]) in (old_kwargs, new_kwargs):
                 config["task"]["kwargs"] = dict(spec.task.kwargs)
                 db.execute("UPDATE trials SET config_key = ? WHERE key = ?", (config_key(config, fingerprint), row.key))
+        db.executemany("INSERT OR IGNORE INTO memberships VALUES (?, ?)", [(spec.name, key) for key in record["keys"]])
         record.update(spec=spec.identity(), migrated={
             "from_task_kwargs": old_kwargs, "git_commit": git_commit(),
             "why": "task arguments made explicit (no profile, no model grid, no data_dir); "
