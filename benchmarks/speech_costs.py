@@ -66,8 +66,7 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     settings = SCALES[args.profile]
     train, val = synthesis_speed(args.utterances, settings["sample_rate"])
-    families = {s["family"]: s["grid"] for s in settings["searches"]}
-    task = SpeechTask("bench", train, val, families, settings["ds2_layers"], settings["conv_channels"])
+    task = SpeechTask("bench", train, val, settings["ds2_layers"], settings["conv_channels"])
     for search in settings["searches"]:
         for size in search["grid"]:
             step_cost(task, search["family"], size, search["batch_sizes"][0])

@@ -122,13 +122,14 @@ def _build_data(cache: Path, profile: str = "paper") -> list[str]:
     return built
 
 
-def self_check(device: str) -> list[str]:
+def self_check(device: str, pool: tuple[int, int] | None = None) -> list[str]:
     """Train one MNIST-1D MLP eagerly, from CUDA graphs and in a stack of three; shell lines to print.
 
     Each check is a comment line; a disagreement (validation loss more than 2 % apart) or an
     error adds an ``export`` line that turns the failing path off for the run
     (``SCALING_CORE_CUDA_GRAPHS=0``, ``SCALING_CORE_STACK=1``), so a bad path on an
-    untested machine costs speed, not results.
+    untested machine costs speed, not results. ``pool``: ``(n_train, n_val)`` signals of the
+    MNIST-1D task (default: the methodology chapter's paper pool, which the bundle carries).
     """
     import numpy as np
     import torch
@@ -141,7 +142,8 @@ def self_check(device: str) -> list[str]:
     from scaling_core.experiments.methodology import SCALES
 
     paper = SCALES["paper"]  # its MNIST-1D pool is in the bundle's cache: nothing to generate there
-    task = mnist1d_task(paper["n_train"], paper["n_val"], seed=0, search_metric="val_loss")
+    n_train, n_val = pool or (paper["n_train"], paper["n_val"])
+    task = mnist1d_task(n_train, n_val, seed=0, search_metric="val_loss")
     settings = TrainerSettings(max_epochs=100, max_steps=240, patience=100, min_eval_steps=80)
     shard = np.arange(2048)
     trials = [Trial("mlp", 64, lr, 32, trial_seed=seed, settings=settings) for lr, seed in
@@ -206,7 +208,7 @@ def _synthetic_word_task():
     vocab = WordVocabulary.build(sentences, 60)
     train = PackedSequences.pack([vocab.encode(s) for s in sentences[:300]])
     valid = np.concatenate([vocab.encode(s) for s in sentences[300:]])
-    return WordLMTask("wordlm-check", train, valid, vocab, {"rhn3": [32]}, unroll=20, eval_rows=4)
+    return WordLMTask("wordlm-check", train, valid, vocab, unroll=20, eval_rows=4)
 
 
 def size_of(folder: Path) -> int:
