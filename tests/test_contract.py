@@ -66,9 +66,11 @@ def test_sweep_run_works_for_every_chapter_at_smoke(chapter, tmp_path, monkeypat
     assert sweep_main(["run", "--experiment", chapter, "--profile", "smoke", "--quiet"]) == 0
     out = capsys.readouterr().out
     with Store(store) as opened:
-        for spec in module.sweep_specs(config):
+        specs = contract.all_sweep_specs(config, opened)  # the word-LM re-tuning sweep included
+        for spec in specs:
             assert completed_record(opened, spec) is not None
             assert f"{spec.name}: " in out
+    assert len(specs) >= len(module.sweep_specs(config)) + (chapter == "word_lm")
 
 
 def test_sweep_run_of_a_chapter_without_sweeps_says_so(capsys):

@@ -6,9 +6,11 @@ Run (or resume) a sweep described by a YAML file::
 
     scaling-core sweep run sweep.yaml --store results/demo.sqlite --workers 2
 
-Run a chapter's sweep at a profile, into the chapter's own store::
+Run every sweep of a chapter at a profile, into the chapter's own store (through the chapter
+contract, :mod:`scaling_core.experiments.contract`); a stale store is read and reported unless
+``--rerun-stale``::
 
-    scaling-core sweep run --experiment methodology --profile smoke
+    scaling-core sweep run --experiment word_lm --profile smoke --dataset kjv
 
 On a Ray cluster, one quarter GPU per trial::
 
@@ -101,24 +103,28 @@ def _run_action(args: argparse.Namespace) -> int:
     from scaling_core.sweep.run import TimeBudgetExceeded, run_sweep, staleness, time_budget
     from scaling_core.sweep.store import Store
 
-    specs, store = _specs_and_store(args)
+    specs, store, config = _specs_and_store(args)
     if args.time_budget is not None and not args.time_budget > 0:
         raise ValueError(f"parameter 'time-budget' got {args.time_budget!r}; allowed: a positive number of seconds")
     if not specs:
         print(f"chapter {args.experiment!r} trains nothing: it has no sweeps")
         return 0
     executor = _executor(args)
+    ran: dict[str, tuple] = {}
     try:
         with time_budget(args.time_budget):
-            frames = [run_sweep(spec, store, executor, progress=not args.quiet, rerun_stale=args.rerun_stale)
-                      for spec in specs]
+            while specs:  # then a chapter's sweeps that follow from these results (the word-LM re-tuning)
+                for spec in specs:
+                    ran[spec.name] = spec, run_sweep(spec, store, executor, progress=not args.quiet,
+                                                     rerun_stale=args.rerun_stale)
+                specs = [s for s in _later_specs(config, store) if s.name not in ran] if config else []
     except TimeBudgetExceeded as stopped:
         print(f"{stopped} ({store})")
         return 3
     finally:
         executor.close()
     with Store(store) as opened:
-        for spec, frame in zip(specs, frames):
+        for spec, frame in ran.values():
             done = int((frame["status"] == "done").sum())
             print(f"{spec.name}: {len(frame)} trials ({done} done, {len(frame) - done} failed) in {store}")
             stale = staleness(opened, spec)
@@ -138,13 +144,21 @@ def _specs_and_store(args: argparse.Namespace):
         config = configure(args.experiment, profile=args.profile, seed=args.seed, device=devices[0],
                            dataset=args.dataset, data_dir=args.data_dir)
         module = chapter_module(args.experiment)
-        return module.sweep_specs(config), Path(args.store or module.store(config) or ".")
+        return module.sweep_specs(config), Path(args.store or module.store(config) or "."), config
     with open(args.config) as handle:
         data = yaml.safe_load(handle)
     if not isinstance(data, dict):
         raise ValueError(f"{args.config}: expected a mapping of sweep fields")
     spec = SweepSpec.from_dict(data)
-    return [spec], Path(args.store or results_dir() / "sweeps" / f"{spec.name}.sqlite")
+    return [spec], Path(args.store or results_dir() / "sweeps" / f"{spec.name}.sqlite"), None
+
+
+def _later_specs(config, store: Path) -> list:
+    from scaling_core.experiments.contract import all_sweep_specs
+    from scaling_core.sweep.store import Store
+
+    with Store(store) as opened:
+        return all_sweep_specs(config, opened)
 
 
 def _executor(args: argparse.Namespace):
