@@ -32,7 +32,7 @@ def parse_parameters(pairs: list[list[str]] | None) -> dict:
 
 def _chapter(args) -> int:
     from scaling_core.book import execute_chapter
-    from scaling_core.sweep.run import time_budget
+    from scaling_core.sweep.budget import time_budget
 
     with time_budget(args.time_budget):  # the kernel inherits the deadline through the environment
         path = execute_chapter(args.source, parse_parameters(args.parameters), args.output_dir)

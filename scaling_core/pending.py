@@ -24,7 +24,7 @@ from pathlib import Path
 from scaling_core.paths import RESULTS_ENV, REPO_ROOT, store_path
 from scaling_core.experiments.contract import chapter_module, configure
 from scaling_core.profiles import PROFILES, check_choice
-from scaling_core.sweep.run import spec_identity
+from scaling_core.sweep.spec import spec_identity
 
 QUEUE = (("methodology", "mnist1d"), ("image", "mnist1d"), ("nmt", "g2p"), ("speech", "espeak"),
          ("word_lm", "kjv"), ("char_lm", "kjv"), ("image", "cifar10"), ("nmt", "multi30k"))
@@ -94,7 +94,7 @@ def run_pending(profile: str, device: str, budget: float, out: str | Path, queue
         One row per chapter attempted: wall seconds, trials finished before and after, and
         whether its sweeps are complete or the budget cut them.
     """
-    from scaling_core.sweep.run import TimeBudgetExceeded, time_budget
+    from scaling_core.sweep.budget import TimeBudgetExceeded, time_budget
 
     check_choice("profile", profile, PROFILES)
     out, source = Path(out), Path(results or REPO_ROOT / "results")

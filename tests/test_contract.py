@@ -11,7 +11,8 @@ from scaling_core.experiments import contract, table1
 from scaling_core.paths import REPO_ROOT
 from scaling_core.profiles import PROFILES, ParameterError
 from scaling_core.sweep.cli import main as sweep_main
-from scaling_core.sweep.run import SweepSpec, completed_record
+from scaling_core.sweep.records import completed_record
+from scaling_core.sweep.spec import SweepSpec
 from scaling_core.sweep.store import Store
 
 TASK_ARGUMENTS_NEVER_TAKEN = {"profile", "families", "widths", "grid"}

@@ -6,7 +6,8 @@ import pytest
 import torch
 
 from scaling_core.sweep.executors import LocalExecutor
-from scaling_core.sweep.run import SweepSpec, run_sweep
+from scaling_core.sweep.run import run_sweep
+from scaling_core.sweep.spec import SweepSpec
 from scaling_core.sweep.task import TaskSpec
 from scaling_core.sweep.trainer import TrainerSettings
 from scaling_core.sweep.trial import Trial

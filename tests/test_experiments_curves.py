@@ -32,7 +32,7 @@ def test_fit_learning_curve_recovers_a_known_exponent_from_the_winners():
 
 def test_independent_sweeps_run_together_store_what_they_store_alone(tmp_path):
     from scaling_core.experiments import curves
-    from scaling_core.sweep.run import SweepSpec
+    from scaling_core.sweep.spec import SweepSpec
 
     def spec(name, lr):
         return SweepSpec.from_dict({

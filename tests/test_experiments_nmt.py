@@ -13,7 +13,7 @@ from scaling_core.data.shards import shard_sizes
 from scaling_core.experiments import nmt
 from scaling_core.experiments.contract import configure
 from scaling_core.profiles import PROFILES, ChapterConfig, ParameterError, resolve
-from scaling_core.sweep.run import sweep_trials
+from scaling_core.sweep.records import sweep_trials
 from scaling_core.sweep.store import Store
 from scaling_core.tasks.translation import TranslationTask
 

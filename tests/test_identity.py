@@ -10,7 +10,9 @@ import pytest
 import torch
 
 from scaling_core.sweep import keys
-from scaling_core.sweep.run import SweepSpec, run_sweep, staleness
+from scaling_core.sweep.records import staleness
+from scaling_core.sweep.run import run_sweep
+from scaling_core.sweep.spec import SweepSpec
 from scaling_core.sweep.search import SearchSpec, plan_shard
 from scaling_core.sweep.store import Store
 

@@ -12,7 +12,7 @@ from scaling_core.data.kjv import load_kjv, split_by_chapter
 from scaling_core.data.lm_batches import PackedSequences
 from scaling_core.data.text import CharVocabulary, WordVocabulary, word_tokenize
 from scaling_core.profiles import ParameterError
-from scaling_core.sweep.run import SweepSpec
+from scaling_core.sweep.spec import SweepSpec
 from scaling_core.experiments.char_lm import CHAR_LM_SCALES
 from scaling_core.experiments.word_lm import WORD_LM_SCALES
 from scaling_core.sweep.task import Task, TaskSpec

@@ -10,7 +10,8 @@ import torch
 
 from scaling_core.experiments import contract, methodology
 from scaling_core.sweep.migrate import migrate_store
-from scaling_core.sweep.run import completed_record, run_sweep
+from scaling_core.sweep.records import completed_record
+from scaling_core.sweep.run import run_sweep
 from scaling_core.sweep.store import Store
 from scaling_core.sweep.task import TaskSpec
 

@@ -7,7 +7,8 @@ import json
 import pytest
 
 from scaling_core.pending import pending, run_pending, status
-from scaling_core.sweep.run import SweepSpec, run_sweep
+from scaling_core.sweep.run import run_sweep
+from scaling_core.sweep.spec import SweepSpec
 from scaling_core.sweep.task import TaskSpec
 
 QUEUE = (("methodology", "mnist1d"),)

@@ -14,9 +14,9 @@ import pytest
 import torch
 import yaml
 
-from scaling_core.sweep.run import (
-    DEADLINE_ENV, SweepSpec, TimeBudgetExceeded, current_deadline, run_sweep, time_budget,
-)
+from scaling_core.sweep.budget import DEADLINE_ENV, TimeBudgetExceeded, current_deadline, time_budget
+from scaling_core.sweep.run import run_sweep
+from scaling_core.sweep.spec import SweepSpec
 from scaling_core.sweep.store import Store
 from scaling_core.sweep.task import TaskSpec
 

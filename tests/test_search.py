@@ -7,7 +7,8 @@ import pandas as pd
 import pytest
 import torch
 
-from scaling_core.sweep.run import SweepSpec, best_per_shard, run_sweep
+from scaling_core.sweep.run import best_per_shard, run_sweep
+from scaling_core.sweep.spec import SweepSpec
 from scaling_core.sweep.search import SearchSpec, candidate_sizes, plan_shard
 from scaling_core.sweep.task import TaskSpec
 from scaling_core.sweep.trainer import TrainerSettings

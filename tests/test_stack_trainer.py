@@ -10,7 +10,8 @@ import torch
 
 from scaling_core.sweep.executors import LocalExecutor, local_executor
 from scaling_core.sweep.graphs import _shape_key
-from scaling_core.sweep.run import SweepSpec, run_sweep
+from scaling_core.sweep.run import run_sweep
+from scaling_core.sweep.spec import SweepSpec
 from scaling_core.sweep.stack_trainer import stack_batches, train_stack
 from scaling_core.sweep.store import Store
 from scaling_core.sweep.task import TaskSpec

@@ -10,9 +10,8 @@ the curves (:mod:`scaling_core.experiments.compare`).
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from dataclasses import replace
+from pathlib import Path
 
 import altair as alt
 import numpy as np
@@ -20,11 +19,11 @@ import pandas as pd
 
 from scaling_core.data.lm_corpora import CHAR_DATASETS
 from scaling_core.experiments import compare, curves
+from scaling_core.experiments.lm_scales import lm_scale
 from scaling_core.paths import store_path
 from scaling_core.profiles import ChapterConfig
-from scaling_core.sweep.run import SweepSpec
+from scaling_core.sweep.spec import SweepSpec
 from scaling_core.sweep.task import TaskSpec
-from scaling_core.experiments.lm_scales import lm_scale
 
 CHAPTER = "char_lm"
 TASK_FACTORY = "scaling_core.tasks.language:make_char_lm_task"

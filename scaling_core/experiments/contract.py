@@ -18,6 +18,9 @@ Each ``scaling_core/experiments/<chapter>.py`` exposes the same names:
 ``run(config)``
     Run, resume or only read every sweep of the chapter and return what it reads.
 
+Optionally, ``later_sweep_specs(config, store)`` gives the sweeps that follow from results
+already in the (open) store, e.g. the word-LM re-tuning of the search's winners.
+
 :func:`configure` is the one place where ``profile``, ``seed``, ``device``, ``dataset``
 and ``data_dir`` are validated (by :func:`scaling_core.profiles.resolve`); the notebooks,
 the ``chapter``, ``sweep``, ``cost`` and ``pending`` commands all go through it.
@@ -95,15 +98,10 @@ def missing_names(module: ModuleType) -> list[str]:
 
 
 def all_sweep_specs(config: ChapterConfig, store) -> list:
-    """Every sweep of the chapter, those that depend on stored results (the word-LM re-tuning) included."""
+    """Every sweep of the chapter: ``sweep_specs`` and those its optional ``later_sweep_specs`` derives from the store."""
     module = chapter_module(config.chapter)
-    specs = list(module.sweep_specs(config))
-    if config.chapter == "word_lm" and specs:
-        record = store.completed_record(specs[0].name)
-        if record is not None:
-            frame = store.to_frame(specs[0].name)
-            specs = module.sweep_specs(config, frame[frame["key"].isin(record["keys"])])
-    return specs
+    later = getattr(module, "later_sweep_specs", None)
+    return list(module.sweep_specs(config)) + (later(config, store) if later else [])
 
 
 def code_note(config: ChapterConfig) -> str:
@@ -112,7 +110,7 @@ def code_note(config: ChapterConfig) -> str:
     Reads the store only (never trains). For stale sweeps it names the stored code
     version(s), today's, the files that differ and the command that retrains them.
     """
-    from scaling_core.sweep.run import completed_record, staleness
+    from scaling_core.sweep.records import completed_record, staleness
     from scaling_core.sweep.store import Store
 
     path = chapter_module(config.chapter).store(config)

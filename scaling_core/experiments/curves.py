@@ -19,7 +19,8 @@ import pandas as pd
 from scaling_core import charts
 from scaling_core.fit import ModelSizeFit, PowerLawConstantFit, PowerLawFit
 from scaling_core.sweep.executors import local_executor
-from scaling_core.sweep.run import SweepSpec, best_per_shard, run_sweep
+from scaling_core.sweep.run import best_per_shard, run_sweep
+from scaling_core.sweep.spec import SweepSpec
 from scaling_core.sweep.store import Store
 
 FITTED = "power-law fit"

@@ -11,10 +11,9 @@ power law :math:`\epsilon(m) = \alpha m^{\beta_g}` that gives the chapter's
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import math
 from dataclasses import dataclass
+from pathlib import Path
 
 import altair as alt
 import numpy as np
@@ -25,7 +24,7 @@ from scaling_core.fit import PowerLawFit, ThreeRegionFit
 from scaling_core.models.resnet import WIDTH_FACTOR_RANGE, ResNetConfig, expected_num_params
 from scaling_core.paths import store_path
 from scaling_core.profiles import ChapterConfig
-from scaling_core.sweep.run import SweepSpec
+from scaling_core.sweep.spec import SweepSpec
 from scaling_core.tasks.images import images_per_class_steps
 
 CHAPTER = "image"

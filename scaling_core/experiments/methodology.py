@@ -16,7 +16,8 @@ from scaling_core import charts
 from scaling_core.experiments import curves
 from scaling_core.paths import store_path
 from scaling_core.profiles import ChapterConfig
-from scaling_core.sweep.run import SweepSpec, best_per_shard
+from scaling_core.sweep.run import best_per_shard
+from scaling_core.sweep.spec import SweepSpec
 
 CHAPTER = "methodology"
 TASK_FACTORY = "scaling_core.tasks.mnist1d:mnist1d_task"

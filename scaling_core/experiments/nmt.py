@@ -29,7 +29,7 @@ from scaling_core import charts, notebook
 from scaling_core.experiments import curves
 from scaling_core.paths import store_path
 from scaling_core.profiles import ChapterConfig
-from scaling_core.sweep.run import SweepSpec
+from scaling_core.sweep.spec import SweepSpec
 
 CHAPTER = "nmt"
 TASK_FACTORY = "scaling_core.tasks.translation:make_translation_task"

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-
 import altair as alt
 import numpy as np
 import pandas as pd
@@ -19,7 +18,7 @@ import pandas as pd
 from scaling_core.experiments import curves
 from scaling_core.paths import store_path
 from scaling_core.profiles import ChapterConfig
-from scaling_core.sweep.run import SweepSpec
+from scaling_core.sweep.spec import SweepSpec
 
 CHAPTER = "speech"
 DATASETS = ("espeak", "fsdd")

@@ -125,13 +125,13 @@ def chapter_rows(chapter: str, profile: str = "smoke") -> tuple[list[dict], str]
     return [{"dataset": default_dataset(module, profile), **row} for row in rows], ""
 
 
-def read_store(path: Path) -> tuple[pd.DataFrame, dict[str, list[str]]]:
-    """Every trial in the store at ``path`` and the recorded keys of each completed sweep."""
+def read_store(path: Path) -> tuple[pd.DataFrame, dict[str, list[str]], set[str]]:
+    """Every trial in the store at ``path``, each sweep's keys (as recorded, once complete) and the complete ones."""
     with Store(path) as store:
         frame = store.to_frame()
         complete = {name: store.completed_record(name)["keys"] for name in store.completed_sweeps()}
-        members = {name: store.to_frame(name)["key"].tolist() for name in frame["sweep"].unique()}
-    return frame, {**members, **complete}
+        keys = {**store.members(), **complete}
+    return frame, keys, set(complete)
 
 
 def find_sweep(chapter: str, profile: str, row: dict, cache: dict, seed: int = 0) -> tuple[Curve | None, str]:
@@ -142,13 +142,11 @@ def find_sweep(chapter: str, profile: str, row: dict, cache: dict, seed: int = 0
         return None, f"no {profile} results store ({path.name if path else 'none'})"
     if path not in cache:
         cache[path] = read_store(path)
-    frame, keys = cache[path]
-    with Store(path) as store:
-        complete = store.completed_record(row["sweep"]) is not None
+    frame, keys, complete = cache[path]
     if row["sweep"] not in keys:
         return None, f"no trials of sweep {row['sweep']!r} in {path.name}"
     trials = frame[frame["key"].isin(keys[row["sweep"]])].assign(sweep=row["sweep"]).reset_index(drop=True)
-    return Curve(chapter, row, path, trials, frame, complete, profile), ""
+    return Curve(chapter, row, path, trials, frame, row["sweep"] in complete, profile), ""
 
 
 def collect(profile: str, seed: int = 0,

@@ -12,21 +12,22 @@ power law more tuning recovers.
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from dataclasses import replace
+from pathlib import Path
 
 import altair as alt
 import pandas as pd
 
 from scaling_core.data.lm_corpora import WORD_DATASETS
 from scaling_core.experiments import compare, curves
+from scaling_core.experiments.lm_scales import lm_scale
 from scaling_core.paths import store_path
 from scaling_core.profiles import ChapterConfig
-from scaling_core.sweep.run import SweepSpec
+from scaling_core.sweep.records import completed_record, sweep_trials
 from scaling_core.sweep.search import SearchSpec
+from scaling_core.sweep.spec import SweepSpec
+from scaling_core.sweep.store import Store
 from scaling_core.sweep.task import TaskSpec
-from scaling_core.experiments.lm_scales import lm_scale
 from scaling_core.tasks.language import DEFAULT_VOCAB_SIZES
 
 CHAPTER = "word_lm"
@@ -156,6 +157,14 @@ def sweep_specs(config: ChapterConfig, trials: pd.DataFrame | None = None) -> li
         best = curves.winners(trials, METRIC, family=config["retune"]["family"])
         specs.append(retune_spec(config, best))
     return specs
+
+
+def later_sweep_specs(config: ChapterConfig, opened: Store) -> list[SweepSpec]:
+    """The re-tuning sweep, once the search has completed in the ``opened`` store (it follows its winners)."""
+    search = search_spec(config)
+    if completed_record(opened, search) is None:
+        return []
+    return sweep_specs(config, sweep_trials(opened, search))[1:]
 
 
 def store(config: ChapterConfig) -> Path:

@@ -25,7 +25,7 @@ Show the trials (or each shard's winner) of a store::
 
     scaling-core sweep show results/demo.sqlite --best val_error
 
-The YAML file holds the fields of :class:`~scaling_core.sweep.run.SweepSpec`::
+The YAML file holds the fields of :class:`~scaling_core.sweep.spec.SweepSpec`::
 
     name: demo
     seed: 0
@@ -100,7 +100,9 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _run_action(args: argparse.Namespace) -> int:
-    from scaling_core.sweep.run import TimeBudgetExceeded, run_sweep, staleness, time_budget
+    from scaling_core.sweep.budget import TimeBudgetExceeded, time_budget
+    from scaling_core.sweep.records import staleness
+    from scaling_core.sweep.run import run_sweep
     from scaling_core.sweep.store import Store
 
     specs, store, config = _specs_and_store(args)
@@ -135,7 +137,7 @@ def _run_action(args: argparse.Namespace) -> int:
 
 def _specs_and_store(args: argparse.Namespace):
     from scaling_core.experiments.contract import chapter_module, configure
-    from scaling_core.sweep.run import SweepSpec
+    from scaling_core.sweep.spec import SweepSpec
 
     if bool(args.config) == bool(args.experiment):
         raise ValueError("give either a YAML config or --experiment, not both or neither")

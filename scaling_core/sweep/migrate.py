@@ -16,7 +16,7 @@ each sweep and leaves every trial, key and result as it was:
 4. Each code version that made trials is recorded with the hash of each of its files, read
    from the git commit stored with the trials, once that commit's sources are shown to hash
    (the old way: file names and bytes) to the stored version. Staleness then names the files
-   that changed since (:func:`~scaling_core.sweep.run.staleness`).
+   that changed since (:func:`~scaling_core.sweep.records.staleness`).
 
 Run it as ``python -m scaling_core.sweep.migrate results/<chapter>/<dataset>-<profile>.sqlite ...``.
 """
@@ -33,7 +33,7 @@ from scaling_core.experiments.contract import all_sweep_specs, chapter_module, c
 from scaling_core.sweep.keys import (
     ENGINE_MODULES, _closure, _commit_reader, canonical, code_files, config_key, git_commit,
 )
-from scaling_core.sweep.run import SweepSpec, spec_identity
+from scaling_core.sweep.spec import SweepSpec, spec_identity
 from scaling_core.sweep.store import Store, _add_columns
 
 MOVED_ARGUMENTS = frozenset({"profile", "families", "widths", "data_dir"})
@@ -61,9 +61,12 @@ def migrate_store(path: str | Path, log=print) -> dict[str, str]:
     outcomes: dict[str, str] = {}
     with Store(path) as store:
         trials = store.to_frame()
-        for spec in all_sweep_specs(config, store):
-            outcomes[spec.name] = _migrate_sweep(store, spec, trials)
-            log(f"{path.name} {spec.name}: {outcomes[spec.name]}")
+        specs = all_sweep_specs(config, store)
+        while specs:  # a sweep that follows from another's results is known once that one is migrated
+            for spec in specs:
+                outcomes[spec.name] = _migrate_sweep(store, spec, trials)
+                log(f"{path.name} {spec.name}: {outcomes[spec.name]}")
+            specs = [s for s in all_sweep_specs(config, store) if s.name not in outcomes]
         _record_code_versions(store, trials, config, chapter)
     return outcomes
 

@@ -15,168 +15,33 @@ files differ). A stale trial is still read, not silently retrained, unless
 ``rerun_stale=True``: a resumed sweep finds a finished trial of the same configuration
 and data made by other code (its ``config_key``) and uses it.
 
-A time budget (``deadline``, or :func:`time_budget` around any code that runs sweeps,
-or ``$SCALING_CORE_DEADLINE``) stops a sweep cleanly: trials running at the deadline
-stop and go back to ``pending``, every finished trial stays, no later shard starts,
-and :class:`TimeBudgetExceeded` is raised; the next run resumes where this one stopped.
+A time budget (``deadline``, or :mod:`scaling_core.sweep.budget`) stops a sweep cleanly
+and the next run resumes where it stopped. The spec is :mod:`scaling_core.sweep.spec`; what
+the store records of a completed sweep, and its staleness, :mod:`scaling_core.sweep.records`.
 """
 
 from __future__ import annotations
 
-import contextlib
 import json
-import os
 import time
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import replace
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 import pandas as pd
 from tqdm import tqdm
 
-from scaling_core.data.shards import Shard, nested_shards, shard_sizes
+from scaling_core.data.shards import Shard, nested_shards
+from scaling_core.sweep.budget import TimeBudgetExceeded, current_deadline
 from scaling_core.sweep.executors import LocalExecutor
-from scaling_core.sweep.keys import (
-    canonical, changed_files, code_files, config_key, files_version, git_commit, trial_key, trial_seed,
-)
-from scaling_core.sweep.search import SearchSpec, plan_shard
+from scaling_core.sweep.keys import config_key, files_version, git_commit, trial_key, trial_seed
+from scaling_core.sweep.records import completed_record, staleness, sweep_trials
+from scaling_core.sweep.search import plan_shard
+from scaling_core.sweep.spec import SweepSpec
 from scaling_core.sweep.store import FINISHED, Store
-from scaling_core.sweep.task import allowed_families, Task, TaskSpec, example_order
-from scaling_core.sweep.trainer import TrainerSettings
+from scaling_core.sweep.task import Task, allowed_families, example_order
 from scaling_core.sweep.trial import Trial
 from scaling_core.sweep.worker import stack_groups
-
-
-DEADLINE_ENV = "SCALING_CORE_DEADLINE"
-"""Environment variable holding a ``time.time()`` deadline for every sweep of a process (and its children)."""
-
-
-class TimeBudgetExceeded(RuntimeError):
-    """A sweep stopped at its time budget; what finished is stored and the next run resumes."""
-
-
-_deadline: list[float] = []  # innermost time_budget() last
-
-
-@contextlib.contextmanager
-def time_budget(seconds: float | None):
-    """Sweeps started inside stop ``seconds`` from now (``None``: no budget).
-
-    Also sets ``$SCALING_CORE_DEADLINE`` for processes started inside (papermill kernels).
-    """
-    if seconds is None:
-        yield
-        return
-    if isinstance(seconds, bool) or not isinstance(seconds, (int, float)) or not seconds > 0:
-        raise ValueError(f"parameter 'time_budget' got {seconds!r}; allowed: a positive number of seconds")
-    deadline = time.time() + seconds
-    previous = os.environ.get(DEADLINE_ENV)
-    _deadline.append(deadline)
-    os.environ[DEADLINE_ENV] = repr(deadline)
-    try:
-        yield deadline
-    finally:
-        _deadline.pop()
-        if previous is None:
-            os.environ.pop(DEADLINE_ENV, None)
-        else:
-            os.environ[DEADLINE_ENV] = previous
-
-
-def current_deadline() -> float | None:
-    """The deadline in force: the innermost :func:`time_budget`, else ``$SCALING_CORE_DEADLINE``."""
-    if _deadline:
-        return _deadline[-1]
-    value = os.environ.get(DEADLINE_ENV)
-    if value in (None, ""):
-        return None
-    try:
-        return float(value)
-    except ValueError:
-        raise ValueError(f"${DEADLINE_ENV} got {value!r}; allowed: a time.time() value in seconds") from None
-
-
-@dataclass(frozen=True)
-class SweepSpec:
-    """A whole sweep, serialisable to and from plain dictionaries (YAML configs).
-
-    In a mapping, ``shard_sizes`` may be a list or ``{min_units, max_units, factor}``
-    (see :func:`~scaling_core.data.shards.shard_sizes`).
-    """
-
-    name: str  # identifies the sweep inside its store
-    task: TaskSpec  # the domain
-    shard_sizes: tuple[float, ...]  # target shard sizes in the task's units, increasing
-    searches: tuple[SearchSpec, ...]  # one model search per family
-    trainer: TrainerSettings = field(default_factory=TrainerSettings)
-    seed: int = 0  # shard order and optimizer draws
-    save_models: bool = False  # keep each finished trial's weights beside the store
-
-    def __post_init__(self):
-        object.__setattr__(self, "shard_sizes", tuple(self.shard_sizes))
-        object.__setattr__(self, "searches", tuple(self.searches))
-        sizes = self.shard_sizes
-        if not sizes or any(not b > a for a, b in zip(sizes, sizes[1:])) or not sizes[0] > 0:
-            raise ValueError(f"parameter 'shard_sizes' got {list(sizes)}; allowed: increasing positive sizes")
-        if not self.searches:
-            raise ValueError("parameter 'searches' is empty; allowed: at least one SearchSpec")
-        families = [s.family for s in self.searches]
-        if len(set(families)) != len(families):
-            raise ValueError(f"parameter 'searches' repeats a family: {families}")
-
-    def to_dict(self) -> dict[str, Any]:
-        data = asdict(self)
-        data["task"] = {"factory": self.task.factory, "kwargs": dict(self.task.kwargs)}
-        return data
-
-    def to_json(self) -> str:
-        return json.dumps(self.to_dict(), sort_keys=True, default=str)
-
-    def identity(self) -> Any:
-        """What makes two specs one sweep: :func:`~scaling_core.sweep.keys.canonical` of :meth:`to_dict`
-        (``8`` and ``8.0`` alike, no ``data_dir``)."""
-        return spec_identity(self.to_dict())
-
-    def code_files(self) -> dict[str, str]:
-        """``{path: hash}`` of the code that can change this sweep's results (see :mod:`~scaling_core.sweep.keys`)."""
-        return code_files(self.task.factory.partition(":")[0])
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> "SweepSpec":
-        """Build a spec from a plain mapping; unknown or missing keys raise one-line errors."""
-        data = dict(data)
-        _check_keys("sweep", data, required={"name", "task", "shard_sizes", "searches"},
-                    allowed={f for f in cls.__dataclass_fields__})
-        task = dict(data["task"])
-        _check_keys("task", task, required={"factory"}, allowed={"factory", "kwargs"})
-        data["task"] = TaskSpec(task["factory"], dict(task.get("kwargs") or {}))
-        if isinstance(data["shard_sizes"], Mapping):  # {min_units, max_units, factor}
-            _check_keys("shard_sizes", data["shard_sizes"], required={"min_units", "max_units"},
-                        allowed={"min_units", "max_units", "factor"})
-            data["shard_sizes"] = shard_sizes(**data["shard_sizes"])
-        data["searches"] = tuple(_build("search", SearchSpec, s) for s in data["searches"])
-        data["trainer"] = _build("trainer", TrainerSettings, data.get("trainer") or {})
-        return cls(**data)
-
-
-def spec_identity(data: Mapping[str, Any] | str) -> Any:
-    """The canonical form of a spec mapping or its JSON text (a sweep record's, or :meth:`SweepSpec.to_dict`)."""
-    data = json.loads(data) if isinstance(data, str) else data
-    return canonical(json.loads(json.dumps(data, sort_keys=True, default=str)))
-
-
-def _build(what: str, kind: type, values: Mapping[str, Any]):
-    _check_keys(what, values, required=set(), allowed=set(kind.__dataclass_fields__))
-    return kind(**values)
-
-
-def _check_keys(what: str, data: Mapping[str, Any], required: set, allowed: set) -> None:
-    unknown = sorted(set(data) - allowed)
-    if unknown:
-        raise ValueError(f"{what}: unknown key {unknown[0]!r}; allowed: {', '.join(sorted(allowed))}")
-    missing = sorted(required - set(data))
-    if missing:
-        raise ValueError(f"{what}: missing key {missing[0]!r}")
 
 
 def run_sweep(
@@ -217,94 +82,15 @@ def run_sweep(
         The deadline came first; finished trials are stored, the sweep is not complete.
     """
     store = store if isinstance(store, Store) else Store(store)
-    record = completed_record(store, spec)
-    if record is not None and not (rerun_stale and staleness(store, spec) is not None):
-        keys = record["keys"]
-    else:
+    if completed_record(store, spec) is None or (rerun_stale and staleness(store, spec) is not None):
         executor = executor or LocalExecutor()
         deadline = current_deadline() if deadline is None else deadline
         sweep = _Sweep(spec, store, executor, deadline, rerun_stale)
         keys = sweep.run(progress)
         store.mark_complete(spec.name, json.dumps({
-            "spec": spec.identity(), "keys": keys, "code": sweep.code, "files": sweep.files,
-            "git_commit": git_commit(),
-        }, sort_keys=True))
-    frame = store.to_frame(spec.name, history=history)
-    return frame[frame["key"].isin(keys)].reset_index(drop=True)
-
-
-def completed_record(store: Store, spec: SweepSpec) -> dict[str, Any] | None:
-    """The store's record of ``spec`` (``keys``, ``code``, ``files``) if this exact sweep completed there."""
-    record = store.completed_record(spec.name)
-    if record is None or spec_identity(record["spec"]) != spec.identity():
-        return None
-    return record
-
-
-def sweep_trials(store: Store | str | Path, spec: SweepSpec, history: bool = False) -> pd.DataFrame:
-    """The trials of completed sweep ``spec`` as recorded (those another sweep trained first included)."""
-    opened = store if isinstance(store, Store) else Store(store)
-    try:
-        record = completed_record(opened, spec)
-        if record is None:
-            raise ValueError(f"sweep {spec.name!r} has not completed with this spec in {opened.path}")
-        frame = opened.to_frame(spec.name, history=history)
-    finally:
-        if opened is not store:
-            opened.close()
-    return frame[frame["key"].isin(record["keys"])].reset_index(drop=True)
-
-
-@dataclass(frozen=True)
-class Staleness:
-    """A completed sweep made by code that differs from today's.
-
-    Attributes
-    ----------
-    sweep : str
-    stored, current : str
-        Code versions (see :func:`~scaling_core.sweep.keys.code_version`): those of the
-        sweep's trials that differ from today's (comma-separated), and today's.
-    changed : tuple of str
-        Files whose hash differs (added or removed included); empty when a stored
-        version's files were not recorded.
-    commit : str or None
-        The git commit the stale trials were made at, when they share one.
-    """
-
-    sweep: str
-    stored: str
-    current: str
-    changed: tuple[str, ...]
-    commit: str | None
-
-    def __str__(self) -> str:
-        files = ", ".join(self.changed) if self.changed else "not recorded"
-        at = f" (commit {self.commit[:10]})" if self.commit else ""
-        return (f"sweep {self.sweep!r} was made by code version {self.stored}{at}; today's is {self.current}; "
-                f"files that differ: {files}")
-
-
-def staleness(store: Store, spec: SweepSpec) -> Staleness | None:
-    """How completed sweep ``spec``'s trials differ from today's code, or ``None`` if none does (or it is not complete)."""
-    record = completed_record(store, spec)
-    if record is None:
-        return None
-    files = spec.code_files()
-    current = files_version(files)
-    versions = sorted(set(store.trial_code_versions(record["keys"])) - {current})
-    if not versions:
-        return None
-    changed: set[str] = set()
-    for version in versions:
-        stored_files = store.code_version_files(version)
-        if stored_files is None:
-            changed = set()
-            break
-        changed |= set(changed_files(stored_files, files))
-    commits = store.trial_commits(record["keys"], versions)
-    return Staleness(spec.name, ", ".join(versions), current, tuple(sorted(changed)),
-                     commits[0] if len(commits) == 1 else None)
+            "spec": spec.identity(), "keys": keys, "code": sweep.code, "git_commit": git_commit(),
+        }, sort_keys=True))  # the code's files are in the store's code_versions
+    return sweep_trials(store, spec, history)
 
 
 def best_per_shard(frame: pd.DataFrame, metric: str, by_family: bool = True) -> pd.DataFrame:

@@ -239,6 +239,13 @@ class Store:
         text = self.completed_spec(name)
         return json.loads(text) if text else None
 
+    def members(self) -> dict[str, list[str]]:
+        """``{sweep: [key, ...]}``: every trial each sweep planned (see the ``memberships`` table)."""
+        members: dict[str, list[str]] = {}
+        for sweep, key in self._db.execute("SELECT sweep, key FROM memberships ORDER BY sweep, key"):
+            members.setdefault(sweep, []).append(key)
+        return members
+
     def completed_sweeps(self) -> list[str]:
         """Names of the sweeps recorded complete in this store."""
         return [row[0] for row in self._db.execute(
