@@ -13,6 +13,7 @@ figures come from and why.
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 import sys
@@ -114,17 +115,26 @@ def execute_chapter(
     output_dir = Path(output_dir or root / "book")
     output_dir.mkdir(parents=True, exist_ok=True)
     target = output_dir / f"{source.stem}.ipynb"
+    running = output_dir / f".{source.stem}.running.ipynb"  # papermill writes as it goes: never over the good one
+    failed = output_dir / f"{source.stem}.failed.ipynb"
     with tempfile.TemporaryDirectory() as tmp:
         ipynb = Path(tmp) / f"{source.stem}.ipynb"
         jupytext.write(jupytext.read(source), ipynb)
         try:
             papermill.execute_notebook(
-                str(ipynb), str(target), parameters=parameters, cwd=str(root),
+                str(ipynb), str(running), parameters=parameters, cwd=str(root),
                 kernel_name="python3", progress_bar=False, report_mode=False,
             )
         except PapermillExecutionError as error:
-            raise ChapterError(f"{source.name}: {error.ename}: {error.evalue}") from None
-    _tag_injected_cell(target)
+            os.replace(running, failed)
+            raise ChapterError(f"{source.name}: {error.ename}: {error.evalue} (half-run notebook: {failed}; "
+                               f"{target.name} is left as it was)") from None
+        except BaseException:
+            running.unlink(missing_ok=True)
+            raise
+    _tag_injected_cell(running)
+    os.replace(running, target)
+    failed.unlink(missing_ok=True)
     return target
 
 

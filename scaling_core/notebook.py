@@ -43,3 +43,21 @@ def glue_command(chapter: str, profile: str, seed: int, name: str = "run_command
 
     command = run_command(chapter, profile, seed, **parameters)
     return myst_glue(name, Markdown(f"`{command}`"), display=False)
+
+
+def glue_verdict(name: str, verdict, what: str | None = None) -> None:
+    """Glue a curve's verdict for the prose: ``{name}_verdict`` (its text) and ``{name}_claim``.
+
+    ``verdict`` is a :class:`~scaling_core.experiments.verdicts.Verdict` or
+    :class:`~scaling_core.experiments.verdicts.SizeVerdict`; the claim is the one sentence
+    the data allow (:func:`~scaling_core.experiments.verdicts.claim`,
+    :func:`~scaling_core.experiments.verdicts.size_claim`), about ``what``.
+    """
+    from scaling_core.experiments import verdicts
+
+    if isinstance(verdict, verdicts.SizeVerdict):
+        sentence = verdicts.size_claim(verdict, what or "The best model's size")
+    else:
+        sentence = verdicts.claim(verdict, what or "The learning curve")
+    glue(f"{name}_verdict", verdict.text)
+    glue(f"{name}_claim", sentence)

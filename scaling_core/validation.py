@@ -41,6 +41,26 @@ def check_device(device: str) -> str:
     return device
 
 
+def machine_devices() -> list[str]:
+    """The torch devices this machine has: ``cpu``, then ``cuda:N`` for each GPU and ``mps`` if present."""
+    import torch
+
+    devices = ["cpu"] + [f"cuda:{i}" for i in range(torch.cuda.device_count())]
+    if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
+        devices.append("mps")
+    return devices
+
+
+def check_device_present(device: str) -> str:
+    """:func:`check_device`, and that this machine has the device (a one-line error naming what it has)."""
+    check_device(device)
+    present = machine_devices()
+    wanted = "cuda:0" if device == "cuda" else device
+    if wanted not in present:
+        raise ParameterError("device", device, f"a device this machine has: {', '.join(present)}")
+    return device
+
+
 def check_seed(seed: Any) -> int:
     """Validate a seed: a non-negative integer."""
     if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:

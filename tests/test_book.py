@@ -103,3 +103,24 @@ def test_every_chapter_declares_the_shared_parameters(key):
 
     names = notebook_parameters(chapter_source(key))
     assert {"profile", "seed", "device", "dataset", "data_dir"} <= set(names), names
+
+
+def test_a_failed_chapter_keeps_the_good_notebook_and_writes_the_half_run_one_beside_it(tmp_path):
+    from scaling_core.book import ChapterError, execute_chapter
+
+    source = tmp_path / "toy.md"
+    source.write_text(
+        "---\njupytext:\n  text_representation:\n    extension: .md\n    format_name: myst\n"
+        "kernelspec:\n  display_name: Python 3\n  language: python\n  name: python3\n---\n\n"
+        "```{code-cell} ipython3\n:tags: [parameters]\nfail = False\n```\n\n"
+        "```{code-cell} ipython3\nassert not fail, 'asked to fail'\nprint('fine')\n```\n")
+    out = tmp_path / "book"
+    good = execute_chapter(source, {"fail": False}, output_dir=out, root=tmp_path)
+    before = good.read_bytes()
+    with pytest.raises(ChapterError, match="asked to fail.*toy.failed.ipynb"):
+        execute_chapter(source, {"fail": True}, output_dir=out, root=tmp_path)
+    assert good.read_bytes() == before  # the good notebook is untouched
+    assert (out / "toy.failed.ipynb").exists()
+    assert sorted(p.name for p in out.iterdir()) == ["toy.failed.ipynb", "toy.ipynb"]  # no temporary left
+    execute_chapter(source, {"fail": False}, output_dir=out, root=tmp_path)
+    assert not (out / "toy.failed.ipynb").exists()  # a later success clears the failure

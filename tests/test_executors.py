@@ -101,3 +101,42 @@ def test_sweep_with_two_workers_matches_one(tmp_path, pool):
 def test_bad_worker_count_is_a_one_line_error():
     with pytest.raises(ValueError, match="'workers' got 0"):
         LocalExecutor(workers=0)
+
+
+def test_workers_end_when_their_driver_is_killed(tmp_path):
+    """SIGKILL of the driver leaves no orphaned worker processes (each watches its parent)."""
+    import signal
+    import subprocess
+    import sys
+    import textwrap
+    import time
+
+    script = tmp_path / "driver.py"
+    script.write_text(textwrap.dedent("""
+        import time
+        from scaling_core.sweep.executors import LocalExecutor
+        executor = LocalExecutor(workers=2)
+        pool = executor._ensure_pool()
+        futures = [pool.submit(time.sleep, 120) for _ in range(2)]
+        while len(pool._processes) < 2:
+            time.sleep(0.1)
+        print(" ".join(str(pid) for pid in pool._processes), flush=True)
+        time.sleep(120)
+    """))
+    driver = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE, text=True)
+    workers = [int(pid) for pid in driver.stdout.readline().split()]
+    assert len(workers) == 2
+    driver.send_signal(signal.SIGKILL)
+    driver.wait(timeout=10)
+
+    def alive(pid):
+        try:
+            with open(f"/proc/{pid}/stat") as stat:
+                return stat.read().split()[2] != "Z"  # a zombie has ended
+        except FileNotFoundError:
+            return False
+
+    deadline = time.time() + 15
+    while any(alive(pid) for pid in workers) and time.time() < deadline:
+        time.sleep(0.2)
+    assert not any(alive(pid) for pid in workers)

@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from scaling_core.experiments import curves
+from scaling_core.experiments import curves, verdicts
 from scaling_core.experiments import image as experiment
 from scaling_core.fit.forms import region_boundaries, three_region
 from scaling_core.models.resnet import WIDTH_FACTOR_RANGE, ResNet, ResNetConfig
@@ -196,3 +196,44 @@ def test_shard_table_and_depth_curves():
 def test_run_command_names_extra_parameters():
     assert run_command("image", "smoke", 0, dataset=None) == "scaling-core chapter image -p profile smoke -p seed 0"
     assert run_command("image", "smoke", 0, dataset="cifar10").endswith("-p seed 0 -p dataset cifar10")
+
+
+def _prior(trials, metric="val_top1_error", value=0.9) -> pd.DataFrame:
+    """The class-prior baseline of every shard at ``value``."""
+    shards = trials.drop_duplicates("shard")[["shard", "shard_units"]]
+    return shards.assign(baseline="class prior", metric=metric, value=value)
+
+
+def test_a_measured_curve_is_fitted_on_its_power_law_region_below_the_baseline():
+    trials = _three_region_trials(noise=0.0).assign(stop_reason="early_stop")
+    curve = experiment.metric_curve(trials, "val_top1_error", 10_000, bootstrap=50, region_bootstrap=0,
+                                    baselines=_prior(trials))
+    assert curve.verdict.kind == "measured" and curve.verdict.decades >= 1
+    fitted = curve.best[curve.best["in_fit"]]
+    assert (fitted["region"] == curves.FITTED).all() and fitted["below_baseline"].all()
+    assert fitted["shard_units"].min() >= curve.small_data_end
+    assert curve.power_law.beta_ == pytest.approx(-0.4, abs=0.05)  # the bend past the boundary flattens it a little
+    learning = {m: curve for m in experiment.METRICS}
+    table = experiment.table1(learning, experiment.model_size_fit(curve.best, bootstrap=0))
+    assert table["verdict"].str.startswith("power law measured").all()
+
+
+@pytest.mark.parametrize("stop,kind", [("max_epochs", "starved"), ("early_stop", "too short")])
+def test_a_starved_or_short_curve_claims_no_power_law_in_the_tables(stop, kind):
+    # a power law at the paper's top-1 exponent, but only on the four largest shards (under one decade)
+    trials = _trials(lambda m: min(0.85, 0.85 * (m / 1280) ** -0.309)).assign(stop_reason=stop)
+    curve = experiment.metric_curve(trials, "val_top1_error", 10_000, bootstrap=100, region_bootstrap=0,
+                                    baselines=_prior(trials))
+    assert curve.verdict.kind == kind and not curve.verdict.measured
+    low, high = curve.power_law.beta_ci_
+    assert low <= -0.309 <= high < 0  # the paper's exponent is inside the interval ...
+    learning = {m: curve for m in experiment.METRICS}
+    size_fit = experiment.model_size_fit(curve.best, bootstrap=50)
+    size = verdicts.judge_model_size(curve.best, size_fit, curve.verdict, trials)
+    table = experiment.table1(learning, size_fit, size)
+    assert not table["agrees"].any()  # ... but an unmeasured curve does not agree with the paper
+    assert table["verdict"].str.startswith(kind).all() and not table["verdict"].str.contains("power law").any()
+    assert table.loc[0, "beta_p_verdict"].startswith("not measured")
+    exponents = experiment.exponent_table(learning)
+    assert not exponents["agrees"].any() and exponents["verdict"].str.startswith(kind).all()
+    assert verdicts.claim(curve.verdict, "Top-1 error").startswith("Top-1 error does not measure a power law")

@@ -38,7 +38,7 @@ def synthetic_error(m, n, rng, noise=0.01):
     return 3.0 * m**BETA_G * penalty * np.exp(noise * rng.standard_normal())
 
 
-def write_store(path, sweep, error, families=("lstm",), shards=SHARDS, seed=0, optimizer=None):
+def write_store(path, sweep, error, families=("lstm",), shards=SHARDS, seed=0, optimizer=None, stop_reason=None):
     """A results store with three sizes per family and shard, finished through the Store API."""
     rng = np.random.default_rng(seed)
     keys = []
@@ -54,7 +54,8 @@ def write_store(path, sweep, error, families=("lstm",), shards=SHARDS, seed=0, o
                                 "size": round(factor * m, 3), "config": config}])
                     store.start(key)
                     store.finish(key, {"status": "done", "num_params": int(n), "epochs": 10.0,
-                                       "wall_time": 1e-3 * m, "metrics": {"val_error": error(m, n, rng)}})
+                                       "wall_time": 1e-3 * m, "metrics": {"val_error": error(m, n, rng)},
+                                       "stop_reason": stop_reason or "early_stop", "improving": 0})
         store.mark_complete(sweep, json.dumps({"spec": {}, "keys": keys}))
 
 
@@ -131,6 +132,21 @@ def test_table1_recovers_the_exponents_of_a_synthetic_store(toy):
     assert bool(lstm["paper_inside"]) and not bool(table.iloc[1]["paper_inside"])  # -0.2 is far off
     shown = table1.display_table(table)
     assert shown["our beta_g [95 %]"].iloc[0].startswith(f"{lstm['beta_g']:.3f} [")
+    assert lstm["verdict"] == "measured" and bool(lstm["agrees"])
+    assert shown["verdict"].iloc[0].startswith("power law measured over 1.8 decades")
+
+
+def test_a_starved_curve_inside_the_papers_interval_does_not_agree(monkeypatch):
+    install_chapter(monkeypatch, "toy_domain", [row()])
+    rng = np.random.default_rng(1)
+    write_store(store_path("toy_domain", "smoke"), "toy-smoke-seed0", lambda m, n, _: synthetic_error(m, n, rng),
+                stop_reason="max_steps")
+    curves, _ = table1.collect("smoke", 0, chapters=("toy_domain",))
+    table = table1.table1(table1.fit_curves(curves, bootstrap=100, seed=0))
+    assert bool(table["paper_inside"].iloc[0]) and table["verdict"].iloc[0] == "starved"
+    assert not bool(table["agrees"].iloc[0]) and table["capped_share"].iloc[0] == 1.0
+    numbers = implications.table_numbers(table)
+    assert (numbers["n_paper_inside"], numbers["n_agree"], numbers["n_starved"]) == ("1", "0", "1")
 
 
 def test_too_few_shards_gives_a_note_not_a_crash(monkeypatch):
@@ -373,3 +389,22 @@ def test_every_profile_has_settings():
         config = resolve("implications", implications.SCALES, profile=profile)
         assert config["bootstrap"] >= config["projection_samples"] and min(config["horizons"]) >= 1
     assert json.dumps(implications.SCALES)  # plain settings, printable in the chapter
+
+
+def test_the_scoreboard_scores_what_a_flat_curve_learned_below_its_baseline(monkeypatch):
+    install_chapter(monkeypatch, "toy_domain", [row(paper_beta_g=None)])
+    write_store(store_path("toy_domain", "smoke"), "toy-smoke-seed0",
+                lambda m, n, _: 5.0 + 0.5 * (m / 100) ** -0.5 * (1 + abs(np.log(n / best_params(m)))))
+    curves, _ = table1.collect("smoke", 0, chapters=("toy_domain",))
+    curve = table1.fit_curves(curves, bootstrap=0)[0]
+    curve.baselines = pd.DataFrame({"shard": range(len(SHARDS)), "shard_units": SHARDS, "baseline": "unigram",
+                                    "metric": "val_error", "value": 5.6})
+    board = predictability.scoreboard([curve], horizons=(1,), estimators={})
+    paper = board[board["estimator"] == "paper (power law)"].iloc[0]
+    observed, predicted = paper["observed"], paper["predicted"]
+    assert paper["baseline"] == 5.6
+    assert paper["learned_error"] == pytest.approx(abs(predicted - observed) / (5.6 - observed))
+    assert paper["relative_error"] < 0.02 < paper["learned_error"]  # "within 2 %" raw, not on what was learned
+    assert not predictability.scoreboard_summary(board, "learned_error").empty
+    with pytest.raises(ValueError, match="parameter 'column' got 'raw'"):
+        predictability.scoreboard_summary(board, "raw")

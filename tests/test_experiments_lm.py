@@ -1,6 +1,7 @@
 """The language-model chapters' modules: sweeps per profile, curve comparison, tables (no training)."""
 
 import math
+from dataclasses import replace
 
 import numpy as np
 import pandas as pd
@@ -9,7 +10,7 @@ import torch
 
 from scaling_core.data.lm_batches import PackedSequences
 from scaling_core.data.text import WordVocabulary
-from scaling_core.experiments import char_lm, compare, curves, word_lm
+from scaling_core.experiments import char_lm, compare, curves, verdicts, word_lm
 from scaling_core.fit import PowerLawFit
 from scaling_core.profiles import PROFILES, resolve
 from scaling_core.tasks.language import WordLMTask
@@ -26,7 +27,7 @@ def bootstrapped(alpha, beta, seed, noise=0.01):
     return PowerLawFit().fit(SHARDS, noisy_power_law(alpha, beta, seed, noise)).bootstrap(n=400, seed=seed)
 
 
-def fake_trials(sweep, family, losses, sizes=None, lr=3e-3):
+def fake_trials(sweep, family, losses, sizes=None, lr=3e-3, stop_reason="early_stop"):
     """One finished trial per shard (the winner) plus a worse one at twice the size."""
     sizes = np.full(len(losses), 32.0) if sizes is None else np.asarray(sizes, float)
     rows = []
@@ -35,6 +36,7 @@ def fake_trials(sweep, family, losses, sizes=None, lr=3e-3):
             rows.append({"key": f"{sweep}-{family}-{shard}-{extra}", "sweep": sweep, "family": family,
                          "shard": shard, "shard_units": units, "size": size * (1 + extra), "lr": lr,
                          "best_epoch": 3.0, "status": "done", "val_loss": loss * factor,
+                         "stop_reason": stop_reason, "improving": int(stop_reason != "early_stop"),
                          "num_params": int(1000 * size * (1 + extra))})
     return pd.DataFrame(rows)
 
@@ -130,8 +132,9 @@ def test_word_tables_recover_exponents_and_the_retuned_point():
                           sizes=16 * np.sqrt(SHARDS / SHARDS[0])) for i, (f, b) in enumerate(betas.items())]
     retuned = fake_trials(word_lm.sweep_name("laptop", 0, "retune"), "lstm2", [np.nan] * 5 + [4.0]).dropna()
     trials = pd.concat(frames + [retuned], ignore_index=True)
-    winners = word_lm.family_winners(trials, config)
+    winners, judged = word_lm.family_winners(trials, config)
     assert not winners["lstm2"]["in_fit"].iloc[0] and winners["lstm2"]["in_fit"].iloc[1:].all()
+    assert {v.kind for v in judged.values()} == {"measured"}
     fits = word_lm.family_fits(winners, bootstrap=200, seed=0)
     table = word_lm.exponent_table(winners, fits)
     assert np.allclose(table["beta_g"], list(betas.values()), atol=0.01)
@@ -165,7 +168,7 @@ def test_char_comparison_finds_a_shift_without_a_change_of_slope():
     sgd = noisy_power_law(4.0, -0.09, seed=8, noise=0.003)
     trials = pd.concat([fake_trials(char_lm.sweep_name("laptop", 0, "sgd"), "rhn10", sgd),
                         fake_trials(char_lm.sweep_name("laptop", 0, "adam"), "rhn10", 0.85 * sgd)])
-    winners = char_lm.optimizer_winners(trials, config)
+    winners, judged = char_lm.optimizer_winners(trials, config)
     fits = char_lm.optimizer_fits(winners, bootstrap=200, seed=0)
     comparison = char_lm.optimizer_comparison(winners, fits)
     assert comparison["exponent"]["shared"] and abs(comparison["exponent"]["difference"]) < 1e-6
@@ -173,6 +176,12 @@ def test_char_comparison_finds_a_shift_without_a_change_of_slope():
     assert np.allclose(comparison["measured"]["ratio"], 0.85)
     assert np.allclose(char_lm.drift(winners, fits)["excess"].abs().max(), 0, atol=0.01)
     assert char_lm.table1(fits)["our beta_g"].iloc[0] == pytest.approx(-0.09, abs=0.01)
+    assert [v.kind for v in judged.values()] == ["too short", "too short"]  # 16k-128k: 0.9 decades
+    assert char_lm.comparison_claim(comparison, judged).startswith("No curve measures a power law")
+    judged = {o: replace(v, kind="measured") for o, v in judged.items()}  # as if the span were longer
+    assert "a shift without a change of slope" in char_lm.comparison_claim(comparison, judged)
+    table = char_lm.table1(fits, judged)
+    assert table["agrees"].iloc[0] == (table["beta_g 95% low"].iloc[0] <= -0.094 <= table["beta_g 95% high"].iloc[0])
 
 
 def test_flattening_verdict_tells_a_plateau_from_a_falling_curve():
@@ -180,3 +189,62 @@ def test_flattening_verdict_tells_a_plateau_from_a_falling_curve():
     flat = curves.winners(fake_trials("s", "rhn10", [3.0, 2.5, 2.2, 2.2, 2.19, 2.2]), "val_loss", "rhn10")
     assert "still falls by 18.8 %" in char_lm.flattening_verdict(falling)  # 1 - 8**-0.1
     assert "only 0.0 %" in char_lm.flattening_verdict(flat)
+
+
+# ----------------------------------------------------------------------------- verdicts
+def lm_baselines(values: dict) -> pd.DataFrame:
+    """Shard baselines of ``val_loss``: ``{name: one value per shard}``."""
+    return pd.concat([pd.DataFrame({"shard": range(len(SHARDS)), "shard_units": SHARDS, "baseline": name,
+                                    "metric": "val_loss", "value": np.asarray(v, float)})
+                      for name, v in values.items()], ignore_index=True)
+
+
+def test_word_curves_at_their_bigram_claim_no_power_law_no_model_size_and_no_agreement():
+    config = resolve("word_lm", word_lm.SCALES, profile="laptop", seed=0, datasets=word_lm.DATASETS)
+    losses = {f: noisy_power_law(6.0, -0.066, seed=i, noise=0.003) for i, f in enumerate(word_lm.FAMILIES)}
+    trials = pd.concat([fake_trials(word_lm.sweep_name("laptop", 0), f, loss, sizes=16 * np.sqrt(SHARDS / SHARDS[0]))
+                        for f, loss in losses.items()], ignore_index=True)
+    bigram = 0.99 * np.minimum.reduce(list(losses.values()))  # a bigram as good as every model
+    winners, judged = word_lm.family_winners(trials, config, lm_baselines({"bigram": bigram, "unigram": bigram + 1}))
+    assert {v.kind for v in judged.values()} == {"no learning"}
+    fits = word_lm.family_fits(winners, bootstrap=200, seed=0)
+    sizes = word_lm.size_verdicts(winners, fits, judged, trials, config)
+    assert {s.kind for s in sizes.values()} == {"not measured"}
+    table = word_lm.exponent_table(winners, fits, judged, sizes)
+    assert table["verdict"].str.startswith("no learning").all() and (table["below_baseline"] == 0).all()
+    assert table["size_verdict"].str.startswith("not measured").all()
+    rows = word_lm.table1(winners, fits, judged)
+    assert rows["beta_g 95% low"].iloc[0] <= -0.066 <= rows["beta_g 95% high"].iloc[0]  # the interval alone agrees
+    assert not rows["agrees"].any() and rows["verdict"].str.contains("bigram").all()
+    assert word_lm.shared_exponent_note(judged).startswith("No curve measures a power law")
+    for family in word_lm.FAMILIES:
+        assert "does not measure a power law" in verdicts.claim(judged[family])
+        assert "no sublinear growth" in verdicts.size_claim(sizes[family])
+    retuned = pd.DataFrame({"val_loss": [5.0, 4.0]})  # more tuning gains 20 %
+    assert "exponent" not in word_lm.retune_verdict(retuned, fits["lstm2"][0], judged["lstm2"])
+    assert "the fitted exponent is flatter" in word_lm.retune_verdict(retuned, fits["lstm2"][0])
+
+
+def test_starved_char_curves_claim_no_power_law_no_shift_and_no_agreement():
+    config = resolve("char_lm", char_lm.SCALES, profile="laptop", seed=0, datasets=char_lm.DATASETS)
+    sgd = noisy_power_law(4.0, -0.094, seed=8, noise=0.003)
+    trials = pd.concat([fake_trials(char_lm.sweep_name("laptop", 0, o), "rhn10", loss, stop_reason="max_steps")
+                        for o, loss in (("sgd", sgd), ("adam", 0.85 * sgd))])
+    trigram = lm_baselines({"trigram": np.full(len(SHARDS), 10.0)})
+    winners, judged = char_lm.optimizer_winners(trials, config, {"sgd": trigram, "adam": trigram})
+    assert [v.kind for v in judged.values()] == ["starved", "starved"]
+    assert judged["adam"].text.startswith("starved: 4 of 4 winners stopped by a cap, 4 of 4 still improving")
+    fits = char_lm.optimizer_fits(winners, bootstrap=200, seed=0)
+    comparison = char_lm.optimizer_comparison(winners, fits)
+    assert comparison["exponent"]["shared"]  # the intervals alone would read as the paper's claim
+    claim = char_lm.comparison_claim(comparison, judged)
+    assert claim.startswith("No curve measures a power law") and "shift without" not in claim
+    table = char_lm.table1(fits, judged)
+    assert not table["agrees"].iloc[0] and table["verdict"].iloc[0].startswith("starved")
+    sizes = char_lm.size_verdicts(winners, fits, judged, trials, config)
+    assert {s.kind for s in sizes.values()} == {"not measured"}
+    assert char_lm.exponent_table(winners, fits, judged, sizes)["verdict"].str.startswith("starved").all()
+    flat = curves.winners(fake_trials("s", "rhn10", [3.0, 2.5, 2.2, 2.2, 2.19, 2.2]), "val_loss", "rhn10")
+    assert "its verdict is starved" in char_lm.flattening_verdict(flat, judged["adam"])
+    spec = char_lm.optimizers_chart(winners, fits, {"sgd": trigram, "adam": trigram}).to_dict()
+    assert len(spec["layer"]) == 2 and len(spec["datasets"]) >= 1

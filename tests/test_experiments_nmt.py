@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from scaling_core.data.shards import shard_sizes
-from scaling_core.experiments import nmt
+from scaling_core.experiments import nmt, verdicts
 from scaling_core.experiments.contract import configure
 from scaling_core.profiles import PROFILES, ChapterConfig, ParameterError, resolve
 from scaling_core.sweep.records import sweep_trials
@@ -204,3 +204,71 @@ def test_capped_share_counts_trials_that_hit_the_step_cap():
     cap = config["trainer"]["max_steps"]
     rows = pd.DataFrame({"steps": [cap, cap - 50, cap, 10]})
     assert nmt.capped_share(rows, config) == 0.5
+
+
+# ----------------------------------------------------------------------------- verdicts
+
+
+def shard_baselines(config, error) -> pd.DataFrame:
+    """A most-frequent-token baseline of ``error`` on every shard (and a unigram in bits far above)."""
+    units = shard_sizes(**config["shard_sizes"])
+    rows = [{"shard": k, "shard_units": float(m), "baseline": "most frequent", "metric": "val_error", "value": error}
+            for k, m in enumerate(units)]
+    rows += [{**row, "baseline": "unigram", "metric": "val_bits_per_token", "value": 50.0} for row in rows]
+    return pd.DataFrame(rows)
+
+
+def converged_trials(config, beta=-0.128, noise=0.01):
+    """:func:`synthetic_trials` stopped early, with a little noise so that the fit has an interval."""
+    trials = synthetic_trials(config, beta=beta).assign(stop_reason="early_stop", improving=0)
+    trials["val_error"] *= np.exp(np.random.default_rng(1).normal(0, noise, len(trials)))
+    return trials
+
+
+def test_a_converged_curve_below_its_baseline_is_measured_and_agrees_with_the_paper():
+    config = config_for("laptop")
+    trials = converged_trials(config)
+    best, verdict = nmt.judge_search(trials, config, shard_baselines(config, 0.95))
+    assert verdict.kind == "measured" and best["in_fit"].sum() == 5  # the shards from FIT_FROM_UNITS on
+    fit = nmt.fit_composite(best, bootstrap=100)
+    size = nmt.size_verdict(best, nmt.fit_model_size(best, bootstrap=100), verdict, trials, config)
+    assert size.kind == "pinned"  # width 32, the largest width tried, wins every shard
+    row = nmt.table1(fit, best, verdict=verdict).iloc[0]
+    assert row["agrees"] and row["verdict"].startswith("power law measured over 1.2 decades")
+    spec = nmt.composite_chart(best, fit, baselines=shard_baselines(config, 0.95)).to_dict()
+    assert len(spec["layer"]) == 2  # the curve with its fit, and the baseline
+
+
+@pytest.mark.parametrize("case", ["starved", "no learning"])
+def test_a_starved_or_unlearned_curve_claims_no_power_law_and_no_agreement(case):
+    config = config_for("laptop")
+    trials = converged_trials(config)
+    error = 0.95
+    if case == "starved":
+        trials["stop_reason"], trials["improving"] = "max_steps", 1
+    else:
+        error = 0.5 * trials["val_error"].min()  # a trivial predictor better than every model
+    best, verdict = nmt.judge_search(trials, config, shard_baselines(config, error))
+    assert verdict.kind == case and not verdict.measured
+    fit = nmt.fit_composite(best, bootstrap=100)
+    assert fit.beta_ci_[0] <= nmt.PAPER_BETA_G <= fit.beta_ci_[1] < 0  # the interval alone would agree
+    row = nmt.table1(fit, best, verdict=verdict).iloc[0]
+    assert not row["agrees"] and row["verdict"].startswith(case)
+    size = nmt.size_verdict(best, nmt.fit_model_size(best, bootstrap=100), verdict, trials, config)
+    assert size.kind == "not measured" and not size.sublinear
+    assert "does not measure a power law" in verdicts.claim(verdict)
+    assert "no sublinear growth" in verdicts.size_claim(size)
+
+
+def test_fixed_curves_get_verdicts_in_their_table_and_baselines_in_their_chart():
+    config = config_for("laptop", fixed_widths=[16, 32])
+    trials = synthetic_trials(config, beta=-0.4, gamma=0.04).assign(stop_reason="max_steps", improving=1)
+    fixed = nmt.fixed_curves(trials, config)
+    fits = nmt.fit_fixed_curves(fixed, bootstrap=20)
+    judged = nmt.fixed_verdicts(fixed, shard_baselines(config, 0.95))
+    assert {label: v.kind for label, v in judged.items()} == {"width 16": "starved", "width 32": "starved"}
+    table = nmt.fixed_fit_table(fixed, fits, judged)
+    assert table["verdict"].str.startswith("starved").all() and (table["capped_share"] == 1).all()
+    assert table["points"].tolist() == [5, 5]  # the floor fit keeps every shard past the small-data region
+    spec = nmt.fixed_curves_chart(fixed, fits, baselines=shard_baselines(config, 0.95)).to_dict()
+    assert len(spec["layer"]) == 2

@@ -131,17 +131,54 @@ def test_data_table_counts_hours_and_utterances(trials, paper_cfg):
 
 
 def test_composite_exponents_are_recovered_and_their_difference_detected(trials, paper_cfg):
-    best = experiment.composite_curves(trials, paper_cfg)
+    best, judged = experiment.composite_curves(trials, paper_cfg, baselines=_empty_output(trials))
     assert set(best) == {"ds2", "attention"} and (best["ds2"]["size"] == 64).all()
+    assert all(v.kind == "measured" for v in judged.values())
     fits = experiment.family_fits(best, bootstrap=200, seed=0)
     assert fits["ds2"].beta_ == pytest.approx(-0.30, abs=0.03)
     assert fits["attention"].beta_ == pytest.approx(-0.45, abs=0.03)
     difference = experiment.exponent_difference(fits["ds2"], fits["attention"])
     assert difference["differ"] and difference["low"] < 0.15 < difference["high"]
-    assert "excludes zero" in experiment.difference_verdict(difference)
-    table = experiment.table1(fits)
+    assert "excludes zero" in experiment.difference_verdict(difference, judged)
+    table = experiment.table1(fits, judged)
     assert table["model"].tolist() == ["DS2", "attention"]
     assert (table["95% low"] < table["our beta_g"]).all() and (table["our beta_g"] < table["95% high"]).all()
+    assert table["verdict"].str.startswith("power law measured").all()
+    assert table["agrees"].tolist() == [True, False]  # -0.296 lies outside attention's interval around -0.45
+    exponents = experiment.exponent_table(fits, best, judged)
+    assert (exponents["verdict"] == table["verdict"]).all() and (exponents["capped_share"] == 0).all()
+
+
+def _empty_output(trials) -> pd.DataFrame:
+    """The speech baseline of every shard: an empty transcript scores CER 1."""
+    shards = trials.drop_duplicates("shard")[["shard", "shard_units"]]
+    return shards.assign(baseline="empty output", metric="val_cer", value=1.0)
+
+
+def test_a_starved_curve_claims_no_power_law_and_no_agreement(trials, paper_cfg):
+    capped = trials.assign(stop_reason="max_steps", improving=1)
+    best, judged = experiment.composite_curves(capped, paper_cfg, baselines=_empty_output(trials))
+    assert {v.kind for v in judged.values()} == {"starved"}
+    fits = experiment.family_fits(best, bootstrap=200, seed=0)
+    table = experiment.table1(fits, judged)
+    assert not table["agrees"].any()  # ds2's -0.30 interval holds the paper's -0.299, but nothing was measured
+    assert table["verdict"].str.startswith("starved").all()
+    assert not table["verdict"].str.contains("power law measured").any()
+    difference = experiment.exponent_difference(fits["ds2"], fits["attention"])
+    assert experiment.difference_verdict(difference, judged).startswith("are not compared")
+
+
+def test_a_curve_at_the_baseline_is_no_learning_and_gives_no_plateau_onset(trials, paper_cfg):
+    flat = trials.assign(val_cer=0.99 + 0.001 * np.random.default_rng(1).random(len(trials)))
+    best, judged = experiment.composite_curves(flat, paper_cfg, baselines=_empty_output(trials))
+    assert {v.kind for v in judged.values()} == {"no learning"}
+    table = experiment.table1(experiment.family_fits(best, 100, 0), judged)
+    assert table["verdict"].str.startswith("no learning").all()
+    fixed = experiment.fixed_size_curves(trials.assign(stop_reason="max_steps"), paper_cfg)
+    judged_fixed = experiment.fixed_verdicts(fixed, _empty_output(trials))
+    assert {v.kind for v in judged_fixed.values()} == {"starved"}
+    table = experiment.plateau_table(fixed, experiment.plateau_fits(fixed), judged_fixed)
+    assert experiment.plateau_verdict(table).startswith("No plateau onset is read")
 
 
 def test_equal_exponents_are_not_called_different():
@@ -165,7 +202,9 @@ def test_plateau_onset_solves_power_term_equals_floor():
 def test_fixed_widths_plateau_later_when_wider(trials, paper_cfg):
     fixed = experiment.fixed_size_curves(trials, paper_cfg)
     assert sorted(fixed["size"].unique()) == paper_cfg["fixed_sizes"]
-    table = experiment.plateau_table(fixed, experiment.plateau_fits(fixed))
+    judged = experiment.fixed_verdicts(fixed.assign(stop_reason="early_stop"))
+    table = experiment.plateau_table(fixed, experiment.plateau_fits(fixed), judged)
+    assert set(table["verdict_kind"]) <= {"measured", "too short"}
     floors = [2.0 / w for w in paper_cfg["fixed_sizes"]]
     assert table["floor_cer"].to_numpy() == pytest.approx(floors, rel=0.15)
     # onset (gamma / alpha)^(1 / beta) = (3 w / 2)^2: twice the width, four times the data

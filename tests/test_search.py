@@ -116,3 +116,22 @@ def test_a_non_adam_optimizer_is_part_of_every_trial_and_validated():
     assert "optimizer" not in plan_shard(SearchSpec(family="mlp", grid=(8,)), 0, seed=0)[0].choice()  # Adam: as keys had it
     with pytest.raises(ValueError, match="'optimizer'.*adam, sgd, nesterov"):
         SearchSpec(family="mlp", grid=(8,), optimizer="lamb")
+
+
+def test_a_full_search_tries_the_grid_on_every_shard_and_shares_keys_with_the_projected_one(tmp_path):
+    full = SearchSpec("mlp", grid=(4, 16), mode="full", samples=1)
+    assert candidate_sizes(full, previous_best=16, data_ratio=4) == [4, 16]
+    assert "mode" in full.to_dict() and "mode" not in SearchSpec("mlp", grid=(4,)).to_dict()  # old specs keep their identity
+    with pytest.raises(ValueError, match="'mode' got 'random'; allowed: projected, full"):
+        SearchSpec("mlp", grid=(4,), mode="random")
+    torch.set_num_threads(1)
+    trainer = TrainerSettings(max_epochs=3, patience=2, min_eval_steps=2)
+    store = tmp_path / "s.sqlite"
+    grid = run_sweep(SweepSpec(name="grid", task=MNIST1D, shard_sizes=(50, 100, 200), searches=(full,),
+                               trainer=trainer), store, progress=False)
+    assert sorted(map(tuple, grid[["shard", "size"]].values.tolist())) == [(s, z) for s in range(3) for z in (4, 16)]
+    projected = run_sweep(SweepSpec(name="projected", task=MNIST1D, shard_sizes=(50, 100, 200),
+                                    searches=(SearchSpec("mlp", grid=(4, 16), growth=(0.0,), samples=1),),
+                                    trainer=trainer), store, progress=False)
+    assert set(projected["key"]) <= set(grid["key"])  # every projected trial was one of the grid's: none trained twice
+    assert (projected["starts"] == 1).all()

@@ -1,7 +1,8 @@
 """Loaders for the public learning curves with published fits (``fitting-cases/``).
 
 Each loader takes the data folder (``data_dir``, else ``$SCALING_CORE_DATA``) and returns
-plain arrays or a tidy DataFrame; nothing is downloaded.
+plain arrays or a tidy DataFrame; nothing is downloaded. Files are checked against the
+data folder's ``SHA256SUMS`` when it lists them.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from scaling_core.data.integrity import verify_file
 from scaling_core.validation import default_data_dir
 
 CASES_FOLDER = "fitting-cases"
@@ -26,16 +28,21 @@ def _cases_dir(data_dir) -> Path:
     return root / CASES_FOLDER
 
 
+def _checked(path: Path) -> Path:
+    verify_file(path)
+    return path
+
+
 def load_chinchilla_points(data_dir=None) -> pd.DataFrame:
     """Epoch AI's Chinchilla points: columns ``C`` (FLOPs), ``N`` (parameters), ``D`` (tokens), ``loss``."""
-    return pd.read_csv(_cases_dir(data_dir) / "chinchilla_points.csv")
+    return pd.read_csv(_checked(_cases_dir(data_dir) / "chinchilla_points.csv"))
 
 
 def load_allenai_curve(name: str, data_dir=None) -> pd.DataFrame:
     """One allenai/learning-curve curve: columns ``m`` (training samples), ``repeat``, ``eps`` (test error, %)."""
     if name not in ALLENAI_CURVES:
         raise ValueError(f"name must be one of {ALLENAI_CURVES}; got {name!r}")
-    records = json.loads((_cases_dir(data_dir) / "allenai_learning_curve" / f"{name}.json").read_text())
+    records = json.loads(_checked(_cases_dir(data_dir) / "allenai_learning_curve" / f"{name}.json").read_text())
     rows = [{"m": float(r["num_train_samples"]), "repeat": k, "eps": float(e)}
             for r in records for k, e in enumerate(r["test_errors"])]
     return pd.DataFrame(rows)
@@ -44,7 +51,7 @@ def load_allenai_curve(name: str, data_dir=None) -> pd.DataFrame:
 def load_nmt_benchmark(data_dir=None) -> pd.DataFrame:
     """Alabdulmohsin et al. (2022) NMT curves: columns ``curve``, ``m`` (seen examples), ``eps``
     (log-perplexity), ``train`` (False for the held-out point)."""
-    table = pd.read_csv(_cases_dir(data_dir) / "alabdulmohsin2022" / "nmt_subset.csv")
+    table = pd.read_csv(_checked(_cases_dir(data_dir) / "alabdulmohsin2022" / "nmt_subset.csv"))
     return pd.DataFrame({"curve": table["Model"], "m": table["Seen Examples"].astype(float),
                          "eps": table["Loss"].astype(float), "train": table["Training"].astype(bool)})
 

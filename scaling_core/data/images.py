@@ -9,11 +9,17 @@ CIFAR-10 comes from one of two places. A data folder holding ``cifar10/`` (an
 image-folder layout packed in tars ``train-part1.tar``, ``train-part2.tar``,
 ``test.tar``, or already unpacked as ``train/`` and ``test/``) is read directly;
 otherwise the canonical python tarball from the University of Toronto is downloaded
-once and checked against its SHA-256. Decoded arrays are cached as ``.npz``.
+once and checked against its SHA-256. Decoded arrays are cached as ``.npz``, keyed
+by the SHA-256 of the files they were decoded from.
+
+Files in a data folder that ships a ``SHA256SUMS`` are checked against it before
+use (:mod:`scaling_core.data.integrity`); a damaged file, listed or not, stops the
+load with a one-line :class:`~scaling_core.data.integrity.DataError` naming it.
 """
 
 from __future__ import annotations
 
+import hashlib
 import io
 import os
 import pickle
@@ -25,7 +31,15 @@ import numpy as np
 import torch
 from PIL import Image, ImageOps
 
-from scaling_core.download import download
+from scaling_core.data.integrity import (
+    DEFAULT_TIMEOUT,
+    check_tar,
+    data_error,
+    download,
+    file_sha256,
+    verify_file,
+    verify_files,
+)
 from scaling_core.paths import cache_dir
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
@@ -68,6 +82,15 @@ def _stack(decoded: list[np.ndarray], class_of: list[str], where: str) -> ImageS
     return ImageSet(np.stack(decoded), labels, class_names)
 
 
+def _decode_named(data: bytes | Path, image_size: int | None, where: Path, root, member: str | None = None):
+    """:func:`decode_image`, with a failure named by file (and tar member) in one line."""
+    try:
+        return decode_image(data, image_size)
+    except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as error:
+        inside = f"{member}: " if member else ""
+        raise data_error(where, root, f"{inside}not a readable image ({error})") from error
+
+
 def load_image_folder(root: str | Path, image_size: int | None = None) -> ImageSet:
     """Read an image-folder dataset ``root/<class>/*.jpg|jpeg|png`` (the ImageNet layout).
 
@@ -85,20 +108,42 @@ def load_image_folder(root: str | Path, image_size: int | None = None) -> ImageS
     if not root.is_dir():
         raise ValueError(f"image folder {root} does not exist")
     files = sorted(p for p in root.glob("*/*") if p.suffix.lower() in IMAGE_SUFFIXES)
-    decoded = [decode_image(path, image_size) for path in files]
+    verify_files(files)
+    decoded = [_decode_named(path, image_size, path, root) for path in files]
     return _stack(decoded, [path.parent.name for path in files], str(root))
 
 
-def load_image_tars(tar_paths, split: str, image_size: int | None = None) -> ImageSet:
-    """Read the members ``<split>/<class>/<file>`` of image-folder tars without unpacking them."""
+def load_image_tars(
+    tar_paths, split: str, image_size: int | None = None, root: str | Path | None = None
+) -> ImageSet:
+    """Read the members ``<split>/<class>/<file>`` of image-folder tars without unpacking them.
+
+    Each tar is checked against its folder's ``SHA256SUMS`` (when one lists it) and
+    for truncation; errors name the tar relative to ``root`` (the data folder).
+
+    Raises
+    ------
+    DataError
+        ``<tar>: checksum mismatch``, ``truncated tar``, ``corrupt tar`` or an
+        unreadable member image.
+    """
     decoded, class_of = [], []
     for tar_path in tar_paths:
-        with tarfile.open(tar_path) as archive:
-            for member in sorted(archive.getmembers(), key=lambda m: m.name):
+        verify_file(tar_path)
+        try:
+            archive = tarfile.open(tar_path)
+        except (tarfile.TarError, OSError, EOFError) as error:
+            raise data_error(tar_path, root, f"not a tar file ({error})") from error
+        with archive:
+            for member in sorted(check_tar(archive, tar_path, root), key=lambda m: m.name):
                 parts = Path(member.name).parts
                 if member.isfile() and len(parts) == 3 and parts[0] == split \
                         and Path(parts[2]).suffix.lower() in IMAGE_SUFFIXES:
-                    decoded.append(decode_image(archive.extractfile(member).read(), image_size))
+                    try:
+                        blob = archive.extractfile(member).read()
+                    except (tarfile.TarError, OSError, EOFError) as error:
+                        raise data_error(tar_path, root, f"truncated tar: member {member.name} ({error})") from error
+                    decoded.append(_decode_named(blob, image_size, Path(tar_path), root, member.name))
                     class_of.append(parts[1])
     return _stack(decoded, class_of, f"{split}/ in {[str(p) for p in tar_paths]}")
 
@@ -123,23 +168,38 @@ def _load(name: str) -> ImageSet:
 
 
 def _cached(name: str, build) -> ImageSet:
-    """Load ``name.npz`` from the cache, or ``build()`` it and save it there."""
-    if not _npz_path(name).exists():
-        _save(name, build())
-    return _load(name)
+    """Load ``name.npz`` from the cache, or ``build()`` it and save it there.
+
+    A cache file that cannot be read is rebuilt (and replaced only once the rebuild
+    succeeded).
+    """
+    if _npz_path(name).exists():
+        try:
+            return _load(name)
+        except (OSError, ValueError, KeyError, EOFError):
+            pass
+    data = build()
+    _save(name, data)
+    return data
 
 
 # ----------------------------------------------------------------------------- CIFAR-10
 
 
-def _cifar10_jpeg_split(folder: Path, split: str) -> ImageSet | None:
-    """The ``split`` of a CIFAR-10 image folder (tars or unpacked), or None if absent."""
+def _cifar10_jpeg_split(folder: Path, split: str, root: Path) -> ImageSet | None:
+    """The ``split`` of a CIFAR-10 image folder (tars or unpacked), or None if absent.
+
+    The tars are verified first; their decoded arrays are cached under the SHA-256 of
+    their contents, so a changed (or restored) tar never meets a stale cache.
+    """
     if (folder / split).is_dir():
         return load_image_folder(folder / split)
     tars = [folder / name for name in CIFAR10_JPEG_TARS[split]]
     if all(path.is_file() for path in tars):
-        key = "-".join(f"{p.stem}{p.stat().st_size}" for p in tars)
-        return _cached(f"cifar10-jpeg-{key}", lambda: load_image_tars(tars, split))
+        for path in tars:
+            verify_file(path)
+        content = hashlib.sha256("".join(file_sha256(p) for p in tars).encode()).hexdigest()[:20]
+        return _cached(f"cifar10-jpeg-{split}-{content}", lambda: load_image_tars(tars, split, root=root))
     return None
 
 
@@ -172,23 +232,33 @@ def load_cifar10(
     *,
     url: str = CIFAR10_URL,
     sha256: str = CIFAR10_SHA256,
+    timeout: float = DEFAULT_TIMEOUT,
 ) -> ImageSet:
     """CIFAR-10 ``split`` (``"train"``: 50,000 images, ``"test"``: 10,000), 32x32 RGB, 10 classes.
 
     Reads ``data_dir/cifar10`` (or ``data_dir`` itself) when it holds the JPEG
     image-folder copy; otherwise downloads ``url`` once, checks ``sha256`` and parses
-    the pickled batches. The decoded arrays are cached either way.
+    the pickled batches (``timeout``: seconds per network read). The decoded arrays
+    are cached either way, keyed by content.
+
+    Raises
+    ------
+    DataError
+        A tar in ``data_dir`` fails its ``SHA256SUMS`` checksum or is truncated or
+        corrupt, or the download's checksum differs from ``sha256``.
+    DownloadError
+        The download is unreachable or stalls for ``timeout`` seconds.
     """
     if split not in CIFAR10_JPEG_TARS:
         raise ValueError(f"parameter 'split' got {split!r}; allowed: 'train', 'test'")
     if data_dir is not None:
         for folder in (Path(data_dir) / "cifar10", Path(data_dir)):
-            found = _cifar10_jpeg_split(folder, split)
+            found = _cifar10_jpeg_split(folder, split, Path(data_dir))
             if found is not None:
                 return found
     names = {name: f"cifar10-python-{sha256[:16]}-{name}" for name in CIFAR10_JPEG_TARS}
     if not _npz_path(names[split]).exists():
-        tarball = download(url, sha256, name=f"cifar-10-python-{sha256[:16]}.tar.gz")
+        tarball = download(url, sha256, name=f"cifar-10-python-{sha256[:16]}.tar.gz", timeout=timeout)
         for name, data in parse_cifar10_python(tarball).items():
             _save(names[name], data)
     return _load(names[split])

@@ -8,11 +8,19 @@
 
 Data size is counted in hours of audio and in utterances (:attr:`Utterances.hours`,
 ``len(utterances)``).
+
+Every WAV file is checked before use: against its data folder's ``SHA256SUMS`` when
+one lists it, and for a complete RIFF/WAVE header whose data chunk the file really
+holds. A bad file stops the load with a one-line
+:class:`~scaling_core.data.integrity.DataError` naming it (``fsdd/recordings/x.wav:
+truncated wav ...``).
 """
 
 from __future__ import annotations
 
+import io
 import os
+import struct
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -20,6 +28,7 @@ import numpy as np
 import pandas as pd
 import scipy.io.wavfile
 
+from scaling_core.data.integrity import data_error, verify_files
 from scaling_core.data.speech_features import normalize_transcript, resample
 from scaling_core.validation import check_choice, default_data_dir
 
@@ -76,9 +85,49 @@ class Utterances:
                           self.sample_rate, self.info.iloc[indices].copy())
 
 
-def _read_wav(path: Path, sample_rate: int | None) -> tuple[np.ndarray, int]:
-    """A WAV file as float32 in [-1, 1] (16-bit PCM scaled by 1/32768), resampled if asked."""
-    rate, pcm = scipy.io.wavfile.read(path)
+def check_wav(data: bytes) -> str | None:
+    """What is wrong with the bytes of a WAV file, or None if its header is whole.
+
+    Checks the RIFF/WAVE signature, walks the chunks up to ``data`` and compares the
+    frames the header promises with the bytes the file holds (a cut-off file is
+    otherwise read silently as a shorter recording).
+    """
+    if data[:4] == b"RF64" and data[8:12] == b"WAVE":
+        return None  # 64-bit sizes live in a ds64 chunk: left to scipy
+    if len(data) < 12 or data[:4] not in (b"RIFF", b"RIFX") or data[8:12] != b"WAVE":
+        return f"not a wav file (starts with {data[:12]!r}, expected RIFF....WAVE)"
+    order = "<" if data[:4] == b"RIFF" else ">"
+    offset, block_align = 12, None
+    while offset + 8 <= len(data):
+        chunk, size = data[offset:offset + 4], struct.unpack(order + "I", data[offset + 4:offset + 8])[0]
+        if chunk == b"fmt " and size >= 16 and offset + 24 <= len(data):
+            block_align = struct.unpack(order + "H", data[offset + 20:offset + 22])[0]
+        if chunk == b"data":
+            held = len(data) - offset - 8
+            if size > held:
+                if block_align:
+                    return f"truncated wav: the header says {size // block_align} frames, the file holds " \
+                           f"{held // block_align} ({held} of {size} data bytes)"
+                return f"truncated wav: the header says {size} data bytes, the file holds {held}"
+            return None if block_align else "not a wav file (no fmt chunk before the data)"
+        offset += 8 + size + (size & 1)
+    return "truncated wav: the file ends before its data chunk" if offset > 12 else "not a wav file (no chunks)"
+
+
+def _read_wav(path: Path, sample_rate: int | None, root: str | os.PathLike | None = None) -> tuple[np.ndarray, int]:
+    """A WAV file as float32 in [-1, 1] (16-bit PCM scaled by 1/32768), resampled if asked.
+
+    Raises :class:`~scaling_core.data.integrity.DataError` (one line, naming ``path``
+    relative to ``root``) for a file that is not a WAV file or is cut short.
+    """
+    data = Path(path).read_bytes()
+    problem = check_wav(data)
+    if problem is not None:
+        raise data_error(path, root, problem)
+    try:
+        rate, pcm = scipy.io.wavfile.read(io.BytesIO(data))
+    except (ValueError, struct.error, EOFError) as error:
+        raise data_error(path, root, f"not a readable wav file ({error})") from error
     audio = pcm.astype(np.float32) / (32768.0 if pcm.dtype == np.int16 else 1.0)
     if audio.ndim > 1:
         audio = audio.mean(axis=1)
@@ -120,13 +169,19 @@ def load_fsdd(data_dir: str | os.PathLike | None = None, split: str = "train",
         Sorted by file name; ``info`` has ``id``, ``digit``, ``speaker``, ``index``.
     """
     check_choice("split", split, ("train", "test"))
-    folder = _dataset_folder(data_dir, "fsdd") / "recordings"
-    rows, audio, rate = [], [], sample_rate
+    root = _dataset_folder(data_dir, "fsdd").parent
+    folder = root / "fsdd" / "recordings"
+    chosen = []
     for path in sorted(folder.glob("*.wav")):
-        digit, speaker, index = path.stem.split("_")
-        if (int(index) in FSDD_TEST_INDICES) != (split == "test"):
-            continue
-        samples, rate = _read_wav(path, sample_rate)
+        parts = path.stem.split("_")
+        if len(parts) != 3 or not parts[0].isdigit() or len(parts[0]) != 1 or not parts[2].isdigit():
+            raise data_error(path, root, "not an FSDD recording name (expected {digit}_{speaker}_{index}.wav)")
+        if (int(parts[2]) in FSDD_TEST_INDICES) == (split == "test"):
+            chosen.append((path, parts))
+    verify_files(path for path, _ in chosen)
+    rows, audio, rate = [], [], sample_rate
+    for path, (digit, speaker, index) in chosen:
+        samples, rate = _read_wav(path, sample_rate, root)
         audio.append(samples)
         rows.append({"id": path.stem, "digit": int(digit), "speaker": speaker, "index": int(index)})
     transcripts = [DIGIT_WORDS[r["digit"]] for r in rows]

@@ -20,8 +20,12 @@ from __future__ import annotations
 
 import collections
 import gzip
+import os
 import re
+import shutil
+import tempfile
 import zipfile
+import zlib
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
@@ -29,7 +33,7 @@ from typing import Iterable
 
 import numpy as np
 
-from scaling_core.download import download
+from scaling_core.data.integrity import DEFAULT_TIMEOUT, data_error, download, verify_file
 from scaling_core.paths import cache_dir
 from scaling_core.validation import ParameterError, check_choice, default_data_dir
 
@@ -144,9 +148,15 @@ def load_text_lines(path: str | Path, max_lines: int | None = None) -> list[str]
     files = sorted(p for p in path.iterdir() if p.is_file()) if path.is_dir() else [path]
     lines: list[str] = []
     for file in files:
+        verify_file(file)
         opener = gzip.open if file.suffix == ".gz" else open
-        with opener(file, "rt", encoding="utf-8") as handle:
-            lines.extend(line.strip() for line in handle if line.strip())
+        try:
+            with opener(file, "rt", encoding="utf-8") as handle:
+                lines.extend(line.strip() for line in handle if line.strip())
+        except (gzip.BadGzipFile, EOFError, zlib.error) as error:
+            raise data_error(file, None, f"corrupt or truncated gzip file ({error})") from error
+        except UnicodeDecodeError as error:
+            raise data_error(file, None, f"not UTF-8 text ({error})") from error
         if max_lines is not None and len(lines) >= max_lines:
             return lines[:max_lines]
     return lines
@@ -212,6 +222,7 @@ def load_wikitext(
     data_dir: str | Path | None = None,
     url: str | None = None,
     sha256: str | None = None,
+    timeout: float = DEFAULT_TIMEOUT,
 ) -> dict[str, list[str]]:
     """WikiText-2 or WikiText-103 (tokenised ``v1`` release) as lists of non-empty lines.
 
@@ -230,6 +241,8 @@ def load_wikitext(
     sha256 : str
         Expected SHA-256 of the archive; required for a download (see
         :data:`WIKITEXT_PUBLISHED_SHA256` for the third-party published values).
+    timeout : float
+        Seconds to wait for each network read of a download.
 
     Returns
     -------
@@ -243,7 +256,7 @@ def load_wikitext(
         If the downloaded archive's checksum differs from ``sha256``.
     """
     check_choice("name", name, WIKITEXT_URLS)
-    folder = _local_wikitext(name, data_dir) or _downloaded_wikitext(name, url, sha256)
+    folder = _local_wikitext(name, data_dir) or _downloaded_wikitext(name, url, sha256, timeout)
     return {split: load_text_lines(folder / file) for split, file in WIKITEXT_SPLITS.items()}
 
 
@@ -253,15 +266,26 @@ def _local_wikitext(name: str, data_dir: str | Path | None) -> Path | None:
     return folder if folder is not None and (folder / WIKITEXT_SPLITS["train"]).is_file() else None
 
 
-def _downloaded_wikitext(name: str, url: str | None, sha256: str | None) -> Path:
+def _downloaded_wikitext(name: str, url: str | None, sha256: str | None, timeout: float) -> Path:
     if not sha256:
         raise ParameterError("sha256", sha256, "the archive's hex SHA-256 (published value: "
                              f"{WIKITEXT_PUBLISHED_SHA256[name]})")
-    archive = download(url or WIKITEXT_URLS[name], sha256, folder=cache_dir("downloads"), name=f"{name}-v1.zip")
+    archive = download(url or WIKITEXT_URLS[name], sha256, folder=cache_dir("downloads"), name=f"{name}-v1.zip",
+                       timeout=timeout)
     target = cache_dir("wikitext", sha256[:16])
-    if not (target / name / WIKITEXT_SPLITS["train"]).is_file():
-        with zipfile.ZipFile(archive) as bundle:
-            bundle.extractall(target)
+    if not all((target / name / file).is_file() for file in WIKITEXT_SPLITS.values()):
+        staging = Path(tempfile.mkdtemp(dir=target, prefix=".extract-"))
+        try:  # extract aside, then move into place: an interrupted extraction leaves nothing half-done
+            with zipfile.ZipFile(archive) as bundle:
+                bundle.extractall(staging)
+            if not (staging / name).is_dir():
+                raise data_error(archive, None, f"the archive has no {name}/ folder")
+            shutil.rmtree(target / name, ignore_errors=True)
+            os.replace(staging / name, target / name)
+        except (zipfile.BadZipFile, EOFError) as error:
+            raise data_error(archive, None, f"corrupt zip archive ({error})") from error
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
     return target / name
 
 

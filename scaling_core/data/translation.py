@@ -4,7 +4,8 @@ A parallel corpus is two text files with one sentence per line, line ``i`` of th
 target being the translation of line ``i`` of the source (plain or gzip). Multi30k
 (Elliott et al., 2016; task 1, raw text) is read from a data folder or, when none
 is given, downloaded once from its canonical repository and checked against the
-SHA-256 digests below. Larger corpora such as WMT'16 work through
+SHA-256 digests below (files in a data folder are checked against the folder's
+``SHA256SUMS`` when it ships one). Larger corpora such as WMT'16 work through
 :func:`load_parallel`.
 """
 
@@ -12,11 +13,12 @@ from __future__ import annotations
 
 import gzip
 import os
+import zlib
 from pathlib import Path
 
 import pandas as pd
 
-from scaling_core.download import download
+from scaling_core.data.integrity import DEFAULT_TIMEOUT, data_error, download, verify_files
 from scaling_core.paths import cache_dir
 from scaling_core.validation import check_choice, default_data_dir
 
@@ -48,8 +50,13 @@ def read_lines(path: str | os.PathLike) -> list[str]:
     """Lines of a UTF-8 text file (``.gz`` decompressed), without their line endings."""
     path = Path(path)
     opener = gzip.open if path.suffix == ".gz" else open
-    with opener(path, "rt", encoding="utf-8", newline="\n") as handle:
-        return [line.rstrip("\r\n") for line in handle]
+    try:
+        with opener(path, "rt", encoding="utf-8", newline="\n") as handle:
+            return [line.rstrip("\r\n") for line in handle]
+    except (gzip.BadGzipFile, EOFError, zlib.error) as error:
+        raise data_error(path, None, f"corrupt or truncated gzip file ({error})") from error
+    except UnicodeDecodeError as error:
+        raise data_error(path, None, f"not UTF-8 text ({error})") from error
 
 
 def load_parallel(src_path: str | os.PathLike, tgt_path: str | os.PathLike) -> pd.DataFrame:
@@ -88,11 +95,14 @@ def multi30k_files(
     src_lang: str = "de",
     tgt_lang: str = "en",
     base_url: str = MULTI30K_URL,
+    timeout: float = DEFAULT_TIMEOUT,
 ) -> tuple[Path, Path]:
     """Paths of one Multi30k split, from ``data_dir`` or downloaded and checksum-verified.
 
     ``data_dir`` (else ``$SCALING_CORE_DATA``) is searched for ``multi30k/`` (or the
-    files themselves); when absent the files are fetched from ``base_url`` into the cache.
+    files themselves), whose ``SHA256SUMS`` (if any) the files are checked against; when
+    absent the files are fetched from ``base_url`` into the cache (``timeout``: seconds
+    per network read) and checked against :data:`MULTI30K_SHA256`.
     """
     check_choice("split", split, MULTI30K_SPLITS)
     check_choice("src_lang", src_lang, ("de", "en"))
@@ -102,8 +112,10 @@ def multi30k_files(
     if folder is not None:
         for candidate in (folder / "multi30k", folder):
             if all((candidate / name).is_file() for name in names):
+                verify_files([candidate / name for name in names])
                 return candidate / names[0], candidate / names[1]
-    fetched = [download(base_url + name, MULTI30K_SHA256[name], cache_dir("multi30k")) for name in names]
+    fetched = [download(base_url + name, MULTI30K_SHA256[name], cache_dir("multi30k"), timeout=timeout)
+               for name in names]
     return fetched[0], fetched[1]
 
 

@@ -6,6 +6,12 @@ optimizer of their model search: plain SGD (``char_lm-sgd-...``) and Adam
 (``char_lm-adam-...``). Each gives a learning curve and a model-size curve; the
 bootstrap of both fits gives the difference of their exponents and the shift between
 the curves (:mod:`scaling_core.experiments.compare`).
+
+Each curve is judged by its own data against the character unigram, bigram and trigram
+of every shard of its sweep (:mod:`scaling_core.experiments.verdicts`); its exponent is
+fitted on its power-law region, and the chapter claims a power law, a sublinear model
+size, a shift without a change of slope or an agreement with the paper only where the
+verdicts allow it.
 """
 
 from __future__ import annotations
@@ -18,7 +24,7 @@ import numpy as np
 import pandas as pd
 
 from scaling_core.data.lm_corpora import CHAR_DATASETS
-from scaling_core.experiments import compare, curves
+from scaling_core.experiments import compare, contract, curves, lm_scales, verdicts
 from scaling_core.experiments.lm_scales import lm_scale
 from scaling_core.paths import store_path
 from scaling_core.profiles import ChapterConfig
@@ -128,11 +134,31 @@ def run(config: ChapterConfig, progress: bool = False) -> pd.DataFrame:
 
 
 # ----------------------------------------------------------------------------- analysis
-def optimizer_winners(trials: pd.DataFrame, config: ChapterConfig) -> dict[str, pd.DataFrame]:
-    """Each optimizer's composite learning curve (winners per shard), small-data shards marked."""
-    return {optimizer: curves.winners(trials[trials["sweep"] == sweep_name(config.profile, config.seed, optimizer)],
-                                      METRIC, FAMILY, config["fit_from"])
-            for optimizer in OPTIMIZERS}
+def optimizer_trials(trials: pd.DataFrame, config: ChapterConfig) -> dict[str, pd.DataFrame]:
+    """``{optimizer: the trials of its sweep}``."""
+    return {o: trials[trials["sweep"] == sweep_name(config.profile, config.seed, o)] for o in OPTIMIZERS}
+
+
+def optimizer_baselines(config: ChapterConfig) -> dict[str, pd.DataFrame]:
+    """``{optimizer: the shard baselines of its sweep}`` (:func:`~scaling_core.experiments.contract.baselines`)."""
+    return {o: contract.baselines(config, sweep=sweep_name(config.profile, config.seed, o)) for o in OPTIMIZERS}
+
+
+def optimizer_winners(trials: pd.DataFrame, config: ChapterConfig, baselines: dict | None = None,
+                      ) -> tuple[dict[str, pd.DataFrame], dict[str, verdicts.Verdict]]:
+    """Each optimizer's composite learning curve (winners per shard) and its verdict.
+
+    ``baselines``: ``{optimizer: shard baselines}`` (:func:`optimizer_baselines`). Each
+    curve's ``in_fit`` is its power-law region (small-data shards left out).
+    """
+    return lm_scales.judge_curves(optimizer_trials(trials, config), METRIC, {o: FAMILY for o in OPTIMIZERS},
+                                  config["fit_from"], baselines or {})
+
+
+def size_verdicts(winners: dict, fits: dict, judged: dict, trials: pd.DataFrame,
+                  config: ChapterConfig) -> dict[str, verdicts.SizeVerdict]:
+    """``{optimizer: SizeVerdict}``: each curve's model-size verdict (pinned against its own sweep's trials)."""
+    return lm_scales.size_verdicts(winners, fits, judged, optimizer_trials(trials, config))
 
 
 def optimizer_fits(winners: dict[str, pd.DataFrame], bootstrap: int, seed: int) -> dict[str, tuple]:
@@ -140,10 +166,11 @@ def optimizer_fits(winners: dict[str, pd.DataFrame], bootstrap: int, seed: int) 
     return compare.fit_each(winners, METRIC, bootstrap, seed)
 
 
-def exponent_table(winners: dict, fits: dict) -> pd.DataFrame:
-    """One row per optimizer: beta_g with its interval, fit error, span, and beta_p with its interval."""
+def exponent_table(winners: dict, fits: dict, judged: dict | None = None, sizes: dict | None = None,
+                   ) -> pd.DataFrame:
+    """One row per optimizer: beta_g with its interval, fit error, span, beta_p with its interval (and verdicts)."""
     labels = {optimizer: f"RHN-10, {name}" for optimizer, name in OPTIMIZERS.items()}
-    return compare.exponent_table(winners, fits, labels, UNIT)
+    return lm_scales.with_verdicts(compare.exponent_table(winners, fits, labels, UNIT), list(fits), judged, sizes)
 
 
 def optimizer_comparison(winners: dict, fits: dict, level: float = 0.95) -> dict:
@@ -162,33 +189,69 @@ def optimizer_comparison(winners: dict, fits: dict, level: float = 0.95) -> dict
             "measured": compare.measured_ratio(winners["adam"], winners["sgd"], METRIC)}
 
 
+def comparison_claim(comparison: dict, judged: dict) -> str:
+    """One sentence on the paper's claim (an optimizer shifts the curve, keeps its exponent), as the verdicts allow.
+
+    Only with both curves measured: a shared exponent (the interval of the difference
+    covers zero) and a shift whose interval excludes no change support the claim; an
+    interval of the difference that excludes zero contradicts it.
+    """
+    if not all(v.measured for v in judged.values()):
+        return (lm_scales.comparison_note(judged, OPTIMIZERS)
+                + " Nor does the shift between them test the paper's claim.")
+    exponent, shift = comparison["exponent"], comparison["shift"]
+    if not exponent["shared"]:
+        return "Both curves measure a power law, and their exponents differ: here the optimizer changes the slope."
+    if shift["high"] < 1 or shift["low"] > 1:
+        return ("Both curves measure a power law, the interval of the difference of exponents covers zero and "
+                "the shift is clearly non-zero: a shift without a change of slope, as the paper reads it.")
+    return ("Both curves measure a power law and the interval of the difference of exponents covers zero, "
+            "but the shift between them is not clearly non-zero.")
+
+
 def drift(winners: dict, fits: dict) -> pd.DataFrame:
     """Both curves' winners beside their own fitted laws (``curve`` names the optimizer)."""
     return pd.concat([compare.drift_table(best, fits[o][0], METRIC).assign(curve=OPTIMIZERS[o])
                       for o, best in winners.items()], ignore_index=True)
 
 
-def flattening_verdict(best: pd.DataFrame, doublings: int = 3) -> str:
+FLATTENING_CAUSES = {
+    "starved": ("its verdict is starved: the training budget, which gives the larger shards fewer epochs, "
+                "and not only the data may have flattened it"),
+    "no learning": "its verdict is no learning: its winners do not clearly beat the best trivial predictor",
+    "too short": "its verdict is too short: no straight stretch of a decade measures an exponent",
+    "measured": "its winners converged, so the flattening lies outside its power-law region",
+}
+"""What a flattened curve's verdict says about the flattening (by verdict kind)."""
+
+
+def flattening_verdict(best: pd.DataFrame, verdict: verdicts.Verdict | None = None, doublings: int = 3) -> str:
     """One sentence on how much the winners' loss falls over the last ``doublings`` shards.
 
-    Less than 2 % over three doublings of the data means the curve has flattened, which
-    at small profiles comes from the training budget (a fixed number of steps is fewer
-    epochs of a larger shard), not from the data.
+    Less than 2 % over three doublings of the data means the curve has flattened; the
+    curve's ``verdict`` (:data:`FLATTENING_CAUSES`) says what that may come from.
     """
     rows = best.sort_values("shard_units").tail(doublings + 1)
     start, end = rows.iloc[0], rows.iloc[-1]
     gain = 100 * (1 - end[METRIC] / start[METRIC])
     span = f"from {start['shard_units']:,.0f} to {end['shard_units']:,.0f} {UNIT}"
     if gain < 2:
+        cause = f"; {FLATTENING_CAUSES[verdict.kind]}" if verdict is not None else ""
         return (f"Over the last {doublings} doublings ({span}) the loss falls by only {gain:.1f} %: "
-                "the curve has flattened, the mark of a training budget that gives the larger "
-                "shards fewer epochs, and the fitted exponent is flatter than the data alone would give.")
+                f"the curve has flattened{cause}.")
     return f"Over the last {doublings} doublings ({span}) the loss still falls by {gain:.1f} %."
 
 
-def table1(fits: dict) -> pd.DataFrame:
-    """The chapter's Table 1 row: the paper's exponent beside ours (Adam search)."""
-    return compare.table1([{**row, "fit": fits["adam"][0], "size_fit": fits["adam"][1]} for row in TABLE1_ROWS])
+def table1(fits: dict, judged: dict | None = None) -> pd.DataFrame:
+    """The chapter's Table 1 row: the paper's exponent beside ours (Adam search), with the curve's verdict.
+
+    ``agrees`` holds only for a measured curve whose interval excludes zero and holds the paper's exponent.
+    """
+    table = compare.table1([{**row, "fit": fits["adam"][0], "size_fit": fits["adam"][1]} for row in TABLE1_ROWS])
+    verdict = None if judged is None else judged["adam"]
+    table["verdict"] = verdict.text if verdict else "not judged"
+    table["agrees"] = [lm_scales.agrees(verdict, *fits["adam"][0].beta_ci_, row["paper_beta_g"]) for row in TABLE1_ROWS]
+    return table
 
 
 def vocabulary_size(config: ChapterConfig) -> int:
@@ -197,11 +260,17 @@ def vocabulary_size(config: ChapterConfig) -> int:
 
 
 # ----------------------------------------------------------------------------- charts
-def optimizers_chart(winners: dict, fits: dict) -> alt.Chart:
-    """The SGD and Adam composite learning curves with their fitted power laws."""
+def optimizers_chart(winners: dict, fits: dict, baselines: dict | None = None) -> alt.Chart:
+    """The SGD and Adam composite learning curves with their fitted power laws (and the baselines, grey).
+
+    Both sweeps read the same shards, so their baselines coincide; each one is drawn once.
+    """
     points, lines = compare.labelled_curves(winners, {o: fit for o, (fit, _) in fits.items()}, METRIC, OPTIMIZERS)
-    return curves.curves_chart(points, METRIC, UNIT, fits=lines,
-                               title="Character LMs (RHN, depth 10): best model per shard, SGD and Adam")
+    chart = curves.curves_chart(points, METRIC, UNIT, fits=lines,
+                                title="Character LMs (RHN, depth 10): best model per shard, SGD and Adam")
+    bars = pd.concat([curves.baseline_lines(b, METRIC) for b in (baselines or {}).values()] or [pd.DataFrame()])
+    bars = bars.drop_duplicates(["shard_units", "baseline"]) if len(bars) else bars
+    return alt.layer(chart, curves.baseline_layer(bars, METRIC)) if len(bars) else chart
 
 
 def model_sizes_chart(winners: dict, fits: dict) -> alt.Chart:

@@ -136,3 +136,22 @@ def code_note(config: ChapterConfig) -> str:
             f"{', '.join(f'`{f}`' for f in files) if files else 'not recorded for that version'}. "
             f"The results are read as stored; `{command}` retrains them with today's code.")
     return " ".join(notes) or "Every stored trial of this run was made by today's code."
+
+
+def baselines(config: ChapterConfig, sweep: str | None = None):
+    """The shard baselines of one of the chapter's sweeps (its first by default) from its store.
+
+    Read from the store's ``baselines`` table; computed there (building the task) when a
+    finished sweep has none yet (see :mod:`scaling_core.sweep.shard_baselines`). An empty
+    frame for a chapter without a store or a sweep not in it.
+    """
+    import pandas as pd
+
+    from scaling_core.sweep.shard_baselines import COLUMNS, shard_baselines
+
+    module = chapter_module(config.chapter)
+    path = module.store(config)
+    specs = [s for s in module.sweep_specs(config) if sweep is None or s.name == sweep]
+    if path is None or not path.exists() or not specs:
+        return pd.DataFrame(columns=COLUMNS)
+    return shard_baselines(specs[0], path)

@@ -17,13 +17,15 @@ import numpy as np
 import pandas as pd
 
 from scaling_core import charts
+from scaling_core.experiments import verdicts
 from scaling_core.fit import ModelSizeFit, PowerLawConstantFit, PowerLawFit
 from scaling_core.sweep.executors import local_executor
 from scaling_core.sweep.run import best_per_shard, run_sweep
+from scaling_core.sweep.shard_baselines import best_baseline
 from scaling_core.sweep.spec import SweepSpec
 from scaling_core.sweep.store import Store
 
-FITTED = "power-law fit"
+FITTED = verdicts.FITTED
 """Label of the shards a fit uses (and of the fitted curve) in charts."""
 
 SMALL_DATA = "small-data region"
@@ -93,6 +95,35 @@ def winners(trials: pd.DataFrame, metric: str, family: str | None = None,
     return best.reset_index(drop=True)
 
 
+def judged_winners(trials: pd.DataFrame, metric: str, baselines: pd.DataFrame | None = None,
+                   family: str | None = None, fit_from: float = 0, small_data_end: float | None = None,
+                   irreducible_start: float | None = None) -> tuple[pd.DataFrame, verdicts.Verdict]:
+    """:func:`winners` with their power-law region and the curve's verdict (:func:`~scaling_core.experiments.verdicts.judge`).
+
+    ``baselines`` is the sweep's :func:`~scaling_core.sweep.shard_baselines.shard_baselines`
+    frame; the best one of ``metric`` on each shard is the bar a winner must clearly beat.
+    The returned winners' ``in_fit`` is the power-law region when it has at least three shards.
+    """
+    return judge_metric(winners(trials, metric, family, fit_from), metric, baselines, small_data_end,
+                        irreducible_start)
+
+
+def judge_metric(best: pd.DataFrame, metric: str, baselines: pd.DataFrame | None = None,
+                 small_data_end: float | None = None, irreducible_start: float | None = None,
+                 ) -> tuple[pd.DataFrame, verdicts.Verdict]:
+    """The verdict of ``metric`` on given winners (e.g. the error of winners chosen by their loss)."""
+    bars = None if baselines is None else best_baseline(baselines, metric)
+    return verdicts.judge(best, metric, bars, small_data_end, irreducible_start)
+
+
+def baseline_lines(baselines: pd.DataFrame | None, metric: str) -> pd.DataFrame:
+    """The baselines of ``metric`` as chart lines: ``shard_units``, ``metric`` and the ``baseline`` name."""
+    if baselines is None or baselines.empty:
+        return pd.DataFrame(columns=["shard_units", metric, "baseline"])
+    rows = baselines[baselines["metric"] == metric]
+    return rows.rename(columns={"value": metric})[["shard_units", metric, "baseline"]].reset_index(drop=True)
+
+
 def fixed_size_curve(trials: pd.DataFrame, metric: str, family: str, size: float) -> pd.DataFrame:
     """The best trial of one model size on every shard (a fixed-size learning curve)."""
     rows = trials[(trials["family"] == family) & (trials["size"] == size)]
@@ -128,14 +159,28 @@ def fit_curve(fit, sizes: pd.Series, column: str, points: int = 50, label: str =
     return pd.DataFrame({"shard_units": grid, column: fit.predict(grid), "region": label})
 
 
-def learning_curve_chart(best: pd.DataFrame, fit, metric: str, unit: str, title: str = "") -> alt.Chart:
-    """Winners' ``metric`` against shard size (in ``unit``) with the fitted power law."""
+def learning_curve_chart(best: pd.DataFrame, fit, metric: str, unit: str, title: str = "",
+                         baselines: pd.DataFrame | None = None) -> alt.Chart:
+    """Winners' ``metric`` against shard size (in ``unit``) with the fitted power law.
+
+    With ``baselines`` (a sweep's shard baselines) each trivial predictor of ``metric`` is
+    drawn as a grey line: the curve shows learning only where it is clearly below them.
+    """
     fitted = best.loc[best["in_fit"], "shard_units"]
-    return charts.learning_curve(
+    chart = charts.learning_curve(
         best, "shard_units", metric, color="region", fits=fit_curve(fit, fitted, metric),
         x_title=f"training {unit}", y_title=metric.replace("_", " "),
         title=title or f"Learning curve: beta_g = {fit.beta_:.3f}",
-        tooltip=["shard_units", "family", "size", "num_params", metric])
+        tooltip=["shard_units", "family", "size", "num_params", "stop_reason", metric])
+    lines = baseline_lines(baselines, metric)
+    return alt.layer(chart, baseline_layer(lines, metric)) if len(lines) else chart
+
+
+def baseline_layer(lines: pd.DataFrame, metric: str) -> alt.Chart:
+    """Grey lines, one dash pattern per baseline (rows of :func:`baseline_lines`)."""
+    return alt.Chart(lines).mark_line(color="gray", opacity=0.8).encode(
+        x="shard_units:Q", y=f"{metric}:Q", strokeDash=alt.StrokeDash("baseline:N", title="baseline"),
+        tooltip=["baseline", "shard_units", metric])
 
 
 def model_size_chart(best: pd.DataFrame, fit, unit: str, title: str = "") -> alt.Chart:
@@ -158,11 +203,15 @@ def curves_chart(curves: pd.DataFrame, metric: str, unit: str, color: str = "cur
         tooltip=["shard_units", color, "size", "num_params", metric])
 
 
-def fit_row(name: str, fit, best: pd.DataFrame, unit: str) -> dict:
-    """One table row: the curve's exponent with its interval, fit error and data span."""
+def fit_row(name: str, fit, best: pd.DataFrame, unit: str, verdict: verdicts.Verdict | None = None) -> dict:
+    """One table row: the curve's exponent with its interval, fit error, data span (and verdict)."""
     rows = best[best["in_fit"]]
     low, high = fit.beta_ci_
-    return {"curve": name, "beta_g": fit.beta_, "beta_g_low": low, "beta_g_high": high,
-            "rel_rmse": fit.rel_rmse_, "points": len(rows), "unit": unit,
-            "min_units": rows["shard_units"].min(), "max_units": rows["shard_units"].max(),
-            "decades": float(np.log10(rows["shard_units"].max() / rows["shard_units"].min()))}
+    row = {"curve": name, "beta_g": fit.beta_, "beta_g_low": low, "beta_g_high": high,
+           "rel_rmse": fit.rel_rmse_, "points": len(rows), "unit": unit,
+           "min_units": rows["shard_units"].min(), "max_units": rows["shard_units"].max(),
+           "decades": float(np.log10(rows["shard_units"].max() / rows["shard_units"].min()))}
+    if verdict is not None:
+        row.update(verdict=verdict.text, capped_share=verdict.capped_share,
+                   improving_share=verdict.improving_share, below_baseline=verdict.below_baseline)
+    return row

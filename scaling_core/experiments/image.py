@@ -4,9 +4,12 @@ One model search per depth (``resnet-d<n>``, ``n`` blocks per stage) grows the w
 factor with the data; the winners give learning curves for top-1 error, top-5 error and
 validation cross-entropy. Each curve is first fitted with the three-region form
 (:class:`~scaling_core.fit.ThreeRegionFit`, its plateau fixed at the best-guess value of
-the metric); the shards below the end of its small-data region are left out of the
-power law :math:`\epsilon(m) = \alpha m^{\beta_g}` that gives the chapter's
-:math:`\beta_g`. Data: MNIST-1D (generated offline, 1-D ResNets) or CIFAR-10.
+the metric); the shards below the end of its small-data region (and from the start of
+its irreducible region on) are left out of the power law
+:math:`\epsilon(m) = \alpha m^{\beta_g}` that gives the chapter's :math:`\beta_g`, and so
+are shards not clearly below the class-prior baseline. Each curve gets a verdict
+(:mod:`~scaling_core.experiments.verdicts`): only a *measured* one is a power law.
+Data: MNIST-1D (generated offline, 1-D ResNets) or CIFAR-10.
 """
 
 from __future__ import annotations
@@ -19,7 +22,7 @@ import altair as alt
 import numpy as np
 import pandas as pd
 
-from scaling_core.experiments import curves
+from scaling_core.experiments import curves, verdicts
 from scaling_core.fit import PowerLawFit, ThreeRegionFit
 from scaling_core.models.resnet import WIDTH_FACTOR_RANGE, ResNetConfig, expected_num_params
 from scaling_core.paths import store_path
@@ -203,12 +206,19 @@ class MetricCurve:
     metric: str
     best: pd.DataFrame  # winners per shard with ``region`` and ``in_fit``
     regions: ThreeRegionFit  # plateau fixed at the best guess; gives the small-data boundary
-    power_law: PowerLawFit  # fitted on the shards past that boundary (``in_fit``)
+    power_law: PowerLawFit  # fitted on the judged power-law region (``in_fit``)
+    verdict: verdicts.Verdict | None = None  # what the curve measures (see verdicts.judge)
 
     @property
     def small_data_end(self) -> float:
         """Training images where the power law meets the best-guess plateau."""
         return self.regions.small_data_end_
+
+    @property
+    def irreducible_start(self) -> float | None:
+        """Training images where the power law meets the fitted floor (``None`` when there is none in sight)."""
+        start = float(self.regions.irreducible_start_)
+        return start if np.isfinite(start) else None
 
 
 def resolved(best: pd.DataFrame, metric: str, val_size: int) -> pd.Series:
@@ -235,15 +245,19 @@ def label_regions(best: pd.DataFrame, ok: pd.Series, fit: ThreeRegionFit, min_po
 
 
 def metric_curve(trials: pd.DataFrame, metric: str, val_size: int, bootstrap: int = 1000,
-                 region_bootstrap: int = 200, seed: int = 0, num_classes: int = NUM_CLASSES) -> MetricCurve:
+                 region_bootstrap: int = 200, seed: int = 0, num_classes: int = NUM_CLASSES,
+                 baselines: pd.DataFrame | None = None) -> MetricCurve:
     r"""Winners of ``metric``, the three-region fit and the power law past its small-data region.
 
     The three-region form
     :math:`\epsilon(m) = \epsilon_0 u / \sqrt{1 + u^2}`, :math:`u = (\alpha m^{\beta} + \gamma) / \epsilon_0`,
     with :math:`\epsilon_0` the best guess (:func:`best_guess`) is fitted to every resolved
-    winner (a winner worse than guessing counts as the guess); its small-data boundary :math:`(\epsilon_0 / \alpha)^{1/\beta}` decides which
-    shards enter :math:`\epsilon(m) = \alpha m^{\beta_g}`. The power law gets ``bootstrap``
-    resamples, the three-region fit ``region_bootstrap`` (none when 0).
+    winner (a winner worse than guessing counts as the guess); its small-data boundary
+    :math:`(\epsilon_0 / \alpha)^{1/\beta}` and its irreducible boundary (when finite) bound the
+    shards :func:`~scaling_core.experiments.verdicts.judge` may put in the power-law region,
+    with the sweep's shard ``baselines`` as the bar; :math:`\epsilon(m) = \alpha m^{\beta_g}`
+    is fitted on that region. The power law gets ``bootstrap`` resamples, the three-region fit
+    ``region_bootstrap`` (none when 0).
     """
     best = curves.winners(trials, metric)
     ok = resolved(best, metric, val_size)
@@ -253,42 +267,72 @@ def metric_curve(trials: pd.DataFrame, metric: str, val_size: int, bootstrap: in
                     np.minimum(best.loc[ok, metric].to_numpy(float), regions.best_guess))
         if region_bootstrap:
             regions.bootstrap(n=region_bootstrap, seed=seed)
-    best = label_regions(best, ok, regions)
+    curve = MetricCurve(metric, label_regions(best, ok, regions), regions, None)
+    curve.best, curve.verdict = curves.judge_metric(curve.best, metric, baselines, curve.small_data_end,
+                                                    curve.irreducible_start)
     with np.errstate(over="ignore"):  # a wide interval of alpha can overflow on its way back from logs
-        power_law = curves.fit_learning_curve(best, metric, bootstrap, seed)
-    return MetricCurve(metric, best, regions, power_law)
+        curve.power_law = curves.fit_learning_curve(curve.best, metric, bootstrap, seed)
+    return curve
 
 
-def learning_curves(trials: pd.DataFrame, config: ChapterConfig) -> dict:
-    """:func:`metric_curve` for every metric of :data:`METRICS`, with ``config``'s settings."""
+def learning_curves(trials: pd.DataFrame, config: ChapterConfig, baselines: pd.DataFrame | None = None) -> dict:
+    """:func:`metric_curve` for every metric of :data:`METRICS`, with ``config``'s settings and shard baselines."""
     scale = settings(config)
     return {metric: metric_curve(trials, metric, scale["val_size"], scale["bootstrap"],
-                                 scale["region_bootstrap"], config.seed) for metric in METRICS}
+                                 scale["region_bootstrap"], config.seed, baselines=baselines) for metric in METRICS}
+
+
+def agrees(fit, paper_beta: float, verdict: verdicts.Verdict | None) -> bool:
+    """Whether a curve agrees with the paper: measured, its interval excluding 0 and holding ``paper_beta``."""
+    low, high = fit.beta_ci_
+    return bool(verdict is not None and verdict.measured and high < 0 and low <= paper_beta <= high)
 
 
 def exponent_table(learning: dict) -> pd.DataFrame:
-    """One row per metric: best guess, small-data boundary, beta_g with its interval, the paper's."""
+    """One row per metric: best guess, small-data boundary, beta_g with its interval, the paper's, the verdict.
+
+    ``agrees`` (:func:`agrees`) needs a measured verdict and an interval excluding zero.
+    """
     rows = []
     for metric, curve in learning.items():
-        row = curves.fit_row(metric, curve.power_law, curve.best, "images")
+        row = curves.fit_row(metric, curve.power_law, curve.best, "images", curve.verdict)
         rows.append({"metric": metric, "best_guess": curve.regions.best_guess_,
                      "small_data_end_per_class": curve.small_data_end / NUM_CLASSES,
                      "three_region_beta": curve.regions.beta_, "points": row["points"],
                      "decades": row["decades"], "beta_g": row["beta_g"], "beta_g_low": row["beta_g_low"],
                      "beta_g_high": row["beta_g_high"], "rel_rmse": row["rel_rmse"],
-                     "paper_beta_g": PAPER_BETA_G[metric]})
+                     "paper_beta_g": PAPER_BETA_G[metric], "verdict": row.get("verdict", "not judged"),
+                     "agrees": agrees(curve.power_law, PAPER_BETA_G[metric], curve.verdict)})
     return pd.DataFrame(rows)
 
 
-def table1(learning: dict, size_fit) -> pd.DataFrame:
-    """The chapter's Table 1 rows beside the paper's."""
+def agreement_sentence(exponents: pd.DataFrame) -> str:
+    """One sentence on the paper's exponents: agreement only for the rows of :func:`exponent_table` that ``agrees``."""
+    agreeing = exponents.loc[exponents["agrees"].astype(bool), "metric"].tolist()
+    if agreeing:
+        return (f"the paper's exponent lies inside this run's interval of a measured curve for "
+                f"{', '.join(agreeing)} only.")
+    return ("this run claims no agreement with them: none of its curves is a measured power law whose "
+            "interval excludes zero and holds the paper's exponent.")
+
+
+def table1(learning: dict, size_fit, size_verdict: verdicts.SizeVerdict | None = None) -> pd.DataFrame:
+    """The chapter's Table 1 rows beside the paper's, with each curve's verdict.
+
+    ``agrees`` needs a measured verdict (:func:`agrees`); ``beta_p_verdict`` is the
+    model-size verdict (:func:`~scaling_core.experiments.verdicts.judge_model_size`).
+    """
     rows = []
     for row in TABLE1_ROWS:
-        fit = learning[row["metric"]].power_law
-        ours_p = size_fit.beta_p_ if row["paper_beta_p"] is not None else None
+        curve = learning[row["metric"]]
+        fit, sized = curve.power_law, row["paper_beta_p"] is not None
+        verdict = curve.verdict.text if curve.verdict else "not judged"
         rows.append({"domain": row["domain"], "model": row["model"], "metric": row["metric"],
                      "beta_g": fit.beta_, "beta_g_low": fit.beta_ci_[0], "beta_g_high": fit.beta_ci_[1],
-                     "paper_beta_g": row["paper_beta_g"], "beta_p": ours_p, "paper_beta_p": row["paper_beta_p"]})
+                     "paper_beta_g": row["paper_beta_g"], "verdict": verdict,
+                     "agrees": agrees(fit, row["paper_beta_g"], curve.verdict),
+                     "beta_p": size_fit.beta_p_ if sized else None, "paper_beta_p": row["paper_beta_p"],
+                     "beta_p_verdict": size_verdict.text if sized and size_verdict else None})
     return pd.DataFrame(rows)
 
 
@@ -325,10 +369,10 @@ def family_curves(trials: pd.DataFrame, metric: str) -> pd.DataFrame:
 # ----------------------------------------------------------------------------- charts
 
 
-def region_chart(curve: MetricCurve, title: str = "") -> alt.LayerChart:
-    """Winners coloured by region, the power law (dashed), the three-region fit and the best guess."""
+def region_chart(curve: MetricCurve, title: str = "", baselines: pd.DataFrame | None = None) -> alt.LayerChart:
+    """Winners coloured by region, the power law (dashed), the three-region fit, the best guess and the baselines."""
     base = curves.learning_curve_chart(curve.best, curve.power_law, curve.metric, "images", title=title or (
-        f"{curve.metric.replace('_', ' ')}: beta_g = {curve.power_law.beta_:.3f}"))
+        f"{curve.metric.replace('_', ' ')}: beta_g = {curve.power_law.beta_:.3f}"), baselines=baselines)
     grid = np.geomspace(curve.best["shard_units"].min(), curve.best["shard_units"].max(), 60)
     three = pd.DataFrame({"shard_units": grid, curve.metric: curve.regions.predict(grid)})
     line = alt.Chart(three).mark_line(color="gray", opacity=0.7).encode(x="shard_units:Q", y=f"{curve.metric}:Q")
@@ -338,7 +382,10 @@ def region_chart(curve: MetricCurve, title: str = "") -> alt.LayerChart:
     return alt.layer(base, line, rule)
 
 
-def depth_chart(trials: pd.DataFrame, metric: str = "val_top1_error") -> alt.LayerChart:
-    """Each depth's learning curve of ``metric`` on one chart."""
-    return curves.curves_chart(family_curves(trials, metric), metric, "images", color="family",
-                               title="Learning curve of each depth (its own width search)")
+def depth_chart(trials: pd.DataFrame, metric: str = "val_top1_error",
+                baselines: pd.DataFrame | None = None) -> alt.LayerChart:
+    """Each depth's learning curve of ``metric`` on one chart, with the shard baselines (grey)."""
+    chart = curves.curves_chart(family_curves(trials, metric), metric, "images", color="family",
+                                title="Learning curve of each depth (its own width search)")
+    lines = curves.baseline_lines(baselines, metric)
+    return alt.layer(chart, curves.baseline_layer(lines, metric)) if len(lines) else chart

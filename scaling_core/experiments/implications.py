@@ -296,21 +296,39 @@ def reading_numbers(evidence: Evidence) -> dict:
 
 
 def table_numbers(table: pd.DataFrame) -> dict:
-    """How many of our intervals hold the paper's exponent."""
+    """How many curves measure a power law, and how many of our intervals hold the paper's exponent.
+
+    ``n_agree`` counts only the rows that agree in the strict sense of
+    :func:`~scaling_core.experiments.table1.table1` (``agrees``: a measured power law, an
+    interval excluding zero that holds the paper's exponent).
+    """
     compared = table.dropna(subset=["beta_g"])
     compared = compared[pd.to_numeric(compared["paper_beta_g"], errors="coerce").notna()]
-    return {"n_compared": str(len(compared)), "n_paper_inside": str(int(compared["paper_inside"].sum()))}
+    kinds = table["verdict"].value_counts()
+    return {"n_compared": str(len(compared)), "n_paper_inside": str(int(compared["paper_inside"].sum())),
+            "n_agree": str(int(compared["agrees"].sum())), "n_table_curves": str(len(table)),
+            "n_measured": str(int(kinds.get("measured", 0))), "n_starved": str(int(kinds.get("starved", 0))),
+            "n_too_short": str(int(kinds.get("too short", 0))), "n_no_learning": str(int(kinds.get("no learning", 0))),
+            "n_zero_inside": str(int((~compared["excludes_zero"]).sum()))}
 
 
 def scoreboard_numbers(board: pd.DataFrame) -> dict:
-    """Mean relative error at the nearest horizon: the paper's method, the last value, the best estimator."""
+    """Mean errors at the nearest horizon: the paper's method, the last value, the best estimator.
+
+    ``*_error`` are mean relative errors of the raw metric; ``*_learned`` the mean errors on
+    what each curve learned below its baseline (curves that beat a baseline only).
+    """
     near = board[(board["horizon"] == 1) & (board["status"] == "ok")]
     means = near.groupby("estimator")["relative_error"].mean() * 100
+    learned = near.dropna(subset=["learned_error"]).groupby("estimator")["learned_error"].mean() * 100
     best = means.idxmin() if len(means) else None
     return {"n_scored": str(near["curve"].nunique()),
             "paper_error": text(means.get("paper (power law)"), ".1f"),
             "last_value_error": text(means.get("last value"), ".1f"),
-            "best_estimator": best or "none", "best_error": text(means.get(best), ".1f")}
+            "best_estimator": best or "none", "best_error": text(means.get(best), ".1f"),
+            "n_learned": str(near.dropna(subset=["learned_error"])["curve"].nunique()),
+            "paper_learned": text(learned.get("paper (power law)"), ".0f"),
+            "last_value_learned": text(learned.get("last value"), ".0f")}
 
 
 def ranking_numbers(table: pd.DataFrame) -> dict:
@@ -325,8 +343,15 @@ def ranking_numbers(table: pd.DataFrame) -> dict:
             "families_hold": f"{int(families.sum())} of {len(families)}"}
 
 
-def projection_numbers(table: pd.DataFrame) -> dict:
-    """The range over curves of the data multiple a target needs (median of each curve)."""
-    multiples = table.loc[table["quantity"] == "data_multiple", "median"] if len(table) else pd.Series(dtype=float)
+def projection_numbers(table: pd.DataFrame, curves: list[Curve] = ()) -> dict:
+    """The range over curves of the data multiple a target needs (median of each curve).
+
+    ``n_projected_measured`` counts the projected curves among ``curves`` whose verdict
+    measured a power law: a projection of any other curve extends a law its data do not show.
+    """
+    rows = table[table["quantity"] == "data_multiple"] if len(table) else pd.DataFrame(columns=["curve", "median"])
+    multiples = rows["median"]
+    measured = {c.name for c in curves if c.verdict is not None and c.verdict.measured}
     return {"n_projected": str(len(multiples)), "multiple_low": text(multiples.min(), ".3g"),
-            "multiple_high": text(multiples.max(), ".3g")}
+            "multiple_high": text(multiples.max(), ".3g"),
+            "n_projected_measured": str(int(rows["curve"].isin(measured).sum()))}

@@ -13,6 +13,12 @@ Data size is counted in target-language tokens, the metric is the teacher-forced
 per-token classification error on V (bits per token beside it). The search sweep
 keeps its models' weights, so the best model on the largest shard can translate
 a few validation sentences without training anything again.
+
+Every curve is judged by its own data (:mod:`scaling_core.experiments.verdicts`) against
+the shard baselines of the search sweep (the most frequent target token for the error,
+the target unigram for bits per token; the fixed-width sweeps share its shards): the
+composite curve's exponent is fitted on its power-law region only, and a power law or a
+sublinear model size is claimed only where the verdict measured one.
 """
 
 from __future__ import annotations
@@ -26,7 +32,7 @@ import pandas as pd
 import torch
 
 from scaling_core import charts, notebook
-from scaling_core.experiments import curves
+from scaling_core.experiments import curves, verdicts
 from scaling_core.paths import store_path
 from scaling_core.profiles import ChapterConfig
 from scaling_core.sweep.spec import SweepSpec
@@ -193,10 +199,32 @@ def dataset_overview(config: ChapterConfig, examples: int = 5) -> tuple[dict, pd
 # ----------------------------------------------------------------------------- curves and fits
 
 
+def search_trials(trials: pd.DataFrame, config: ChapterConfig) -> pd.DataFrame:
+    """The trials of the model search only (not the fixed-width sweeps)."""
+    return trials[trials["sweep"] == search_name(config.profile, config.seed)]
+
+
 def search_winners(trials: pd.DataFrame, config: ChapterConfig, metric: str = METRIC) -> pd.DataFrame:
     """Each shard's best model of the search by ``metric``: the composite learning curve."""
-    rows = trials[trials["sweep"] == search_name(config.profile, config.seed)]
-    return curves.winners(rows, metric, FAMILY, fit_from=FIT_FROM_UNITS)
+    return curves.winners(search_trials(trials, config), metric, FAMILY, fit_from=FIT_FROM_UNITS)
+
+
+def judge_search(trials: pd.DataFrame, config: ChapterConfig, baselines: pd.DataFrame | None = None,
+                 metric: str = METRIC) -> tuple[pd.DataFrame, verdicts.Verdict]:
+    """The composite curve's winners with their power-law region (``in_fit``) and its verdict.
+
+    ``baselines`` is the search sweep's shard baselines
+    (:func:`~scaling_core.experiments.contract.baselines`); without them only convergence
+    and the straightness of the curve are judged.
+    """
+    return curves.judged_winners(search_trials(trials, config), metric, baselines, FAMILY,
+                                 fit_from=FIT_FROM_UNITS)
+
+
+def size_verdict(best: pd.DataFrame, size_fit, verdict: verdicts.Verdict, trials: pd.DataFrame,
+                 config: ChapterConfig) -> verdicts.SizeVerdict:
+    """The model-size verdict of the composite curve's winners (pinned against the search's own trials)."""
+    return verdicts.judge_model_size(best, size_fit, verdict, search_trials(trials, config))
 
 
 def fixed_curves(trials: pd.DataFrame, config: ChapterConfig, metric: str = METRIC) -> pd.DataFrame:
@@ -240,49 +268,73 @@ def fit_fixed_curves(fixed: pd.DataFrame, metric: str = METRIC, bootstrap: int =
                 for label, curve in fixed.groupby("curve", sort=False)}
 
 
-def fixed_fit_table(fixed: pd.DataFrame, fits: dict) -> pd.DataFrame:
-    """One row per fixed width: exponent, floor :math:`\\gamma` (with intervals) and fit error."""
+def fixed_verdicts(fixed: pd.DataFrame, baselines: pd.DataFrame | None = None,
+                   metric: str = METRIC) -> dict[str, verdicts.Verdict]:
+    """``{curve label: Verdict}`` of every fixed-width curve: converged, below the baseline, straight.
+
+    The verdict judges the curve (its winners' stop reasons, the baseline, its longest
+    power-law stretch); the power law plus constant is still fitted on every shard past
+    the small-data region, since a floor bends the curve off any one straight line.
+    """
+    return {label: curves.judge_metric(curve, metric, baselines)[1]
+            for label, curve in fixed.groupby("curve", sort=False)}
+
+
+def fixed_fit_table(fixed: pd.DataFrame, fits: dict, judged: dict | None = None) -> pd.DataFrame:
+    """One row per fixed width: exponent, floor :math:`\\gamma` (with intervals), fit error (and verdict)."""
     rows = []
     for label, fit in fits.items():
-        row = curves.fit_row(label, fit, fixed[fixed["curve"] == label], UNIT)
+        verdict = None if judged is None else judged[label]
+        row = curves.fit_row(label, fit, fixed[fixed["curve"] == label], UNIT, verdict)
         low, high = fit.gamma_ci_
         rows.append({**row, "gamma": fit.gamma_, "gamma_low": low, "gamma_high": high})
     return pd.DataFrame(rows)
 
 
-def fixed_curves_chart(fixed: pd.DataFrame, fits: dict, metric: str = METRIC) -> alt.Chart:
-    """Figure 1, left: every fixed width's learning curve with its power law plus constant."""
+def fixed_curves_chart(fixed: pd.DataFrame, fits: dict, metric: str = METRIC,
+                       baselines: pd.DataFrame | None = None) -> alt.Chart:
+    """Figure 1, left: every fixed width's learning curve with its power law plus constant (and baselines, grey)."""
     fitted = fixed.loc[fixed["in_fit"], "shard_units"]
     dense = [curves.fit_curve(fit, fitted, metric, label=label) for label, fit in fits.items()]
     dense = pd.concat(dense, ignore_index=True).rename(columns={"region": "curve"})
-    return curves.curves_chart(fixed, metric, UNIT, color="curve", fits=dense,
-                               title="Fixed model sizes: power law plus a floor")
+    chart = curves.curves_chart(fixed, metric, UNIT, color="curve", fits=dense,
+                                title="Fixed model sizes: power law plus a floor")
+    lines = curves.baseline_lines(baselines, metric)
+    return alt.layer(chart, curves.baseline_layer(lines, metric)) if len(lines) else chart
 
 
-def composite_chart(best: pd.DataFrame, fit, metric: str = METRIC) -> alt.Chart:
-    """Figure 1, right: the best model per shard with its power law."""
-    return curves.learning_curve_chart(best, fit, metric, UNIT)
+def composite_chart(best: pd.DataFrame, fit, metric: str = METRIC,
+                    baselines: pd.DataFrame | None = None) -> alt.Chart:
+    """Figure 1, right: the best model per shard with its power law (and the baselines, grey)."""
+    return curves.learning_curve_chart(best, fit, metric, UNIT, baselines=baselines)
 
 
 # ----------------------------------------------------------------------------- tables
 
 
-def table1(fit, best: pd.DataFrame, size_fit=None) -> pd.DataFrame:
-    """The chapter's Table 1 row beside the paper's value."""
-    row = curves.fit_row(TABLE1_ROWS[0]["model"], fit, best, UNIT)
+def table1(fit, best: pd.DataFrame, size_fit=None, verdict: verdicts.Verdict | None = None) -> pd.DataFrame:
+    """The chapter's Table 1 row beside the paper's value, with the curve's verdict.
+
+    ``agrees`` holds only when the curve measured a power law, our interval excludes zero
+    and it holds the paper's exponent.
+    """
+    row = curves.fit_row(TABLE1_ROWS[0]["model"], fit, best, UNIT, verdict)
+    low, high = row["beta_g_low"], row["beta_g_high"]
     return pd.DataFrame([{
         "domain": TABLE1_ROWS[0]["domain"], "model": row["curve"], "metric": METRIC,
-        "beta_g": row["beta_g"], "beta_g_low": row["beta_g_low"], "beta_g_high": row["beta_g_high"],
+        "beta_g": row["beta_g"], "beta_g_low": low, "beta_g_high": high,
         "paper_beta_g": PAPER_BETA_G,
         "beta_p": size_fit.beta_p_ if size_fit is not None else np.nan,
         "decades": row["decades"], "points": row["points"],
+        "verdict": row.get("verdict", "not judged"),
+        "agrees": bool(verdict is not None and verdict.measured and high < 0 and low <= PAPER_BETA_G <= high),
     }])
 
 
 def winners_table(best: pd.DataFrame) -> pd.DataFrame:
-    """The composite curve as a table: shard size, winning width and its scores."""
-    columns = ["shard_units", "size", "num_params", "lr", "best_epoch", "train_loss",
-               METRIC, "val_bits_per_token", "region"]
+    """The composite curve as a table: shard size, winning width, why it stopped, its scores and region."""
+    columns = ["shard_units", "size", "num_params", "lr", "best_epoch", "stop_reason", "train_loss",
+               METRIC, "val_bits_per_token", "below_baseline", "region"]
     return best[[c for c in columns if c in best.columns]].rename(columns={"size": "width"})
 
 

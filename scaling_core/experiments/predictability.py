@@ -3,7 +3,10 @@ r"""Predictability and model exploration: the paper's Section 5 promises, measur
 :func:`scoreboard` holds out each curve's largest shards, fits the rest with the paper's
 power law and the fitting engine's estimators (ours, last value, M1-M4, BNSL), and scores
 each prediction by its relative error
-:math:`e^{|\log\hat\epsilon - \log\epsilon|} - 1`. :func:`ranking_table` asks whether
+:math:`e^{|\log\hat\epsilon - \log\epsilon|} - 1` and, where the shard has a baseline
+:math:`b` that the curve beats, by its error on what was learned,
+:math:`|\hat\epsilon - \epsilon| / (b - \epsilon)`: a flat curve sitting on a large offset
+is "predicted within 1 %" in raw terms while its learned part is not predicted at all. :func:`ranking_table` asks whether
 the ranking of models on a small shard holds on the largest (Spearman and Kendall rank
 correlations over the models trained on both).
 """
@@ -20,6 +23,7 @@ from scipy import stats
 from scaling_core import charts
 from scaling_core.experiments.table1 import Curve
 from scaling_core.fit import ESTIMATORS, PowerLawFit, extrapolation_scoreboard
+from scaling_core.sweep.shard_baselines import best_baseline
 
 
 
@@ -77,19 +81,40 @@ def scoreboard(curves: list[Curve], horizons=(1, 2), estimators: dict | None = N
                                              usable, chosen)
         largest_train = {h: sizes[-h - 1] for h in usable}
         board["decades_ahead"] = np.log10(board["m"] / board["horizon"].map(largest_train))
+        board["baseline"] = board["m"].map(_baselines_by_size(curve))
         frames.append(board)
-    columns = ["curve", "horizon", "estimator", "m", "observed", "predicted", "log_error", "status", "decades_ahead"]
+    columns = ["curve", "horizon", "estimator", "m", "observed", "predicted", "log_error", "status", "decades_ahead",
+               "baseline"]
     board = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=columns)
     board["relative_error"] = np.expm1(board["log_error"].astype(float))
+    learned = board["baseline"].astype(float) - board["observed"].astype(float)
+    board["learned_error"] = np.where(learned > 0, (board["predicted"].astype(float) - board["observed"].astype(float)).abs()
+                                      / learned.where(learned > 0), np.nan)
     return board
 
 
-def scoreboard_summary(board: pd.DataFrame) -> pd.DataFrame:
-    """Mean relative error (%) per curve and horizon (rows) and estimator (columns), with the mean over all."""
-    percent = board.assign(relative_error=100 * board["relative_error"])
-    table = percent.pivot_table(index=["curve", "horizon"], columns="estimator", values="relative_error",
-                                aggfunc="mean")
-    table.loc[("all curves", "all"), :] = percent.pivot_table(columns="estimator", values="relative_error",
+def _baselines_by_size(curve: Curve) -> dict:
+    """``{shard_units: best baseline of the curve's metric}`` (empty without baselines)."""
+    if curve.baselines is None or curve.baselines.empty:
+        return {}
+    bars = best_baseline(curve.baselines, curve.metric)
+    units = curve.baselines.drop_duplicates("shard").set_index("shard")["shard_units"]
+    return dict(zip(bars["shard"].map(units), bars["baseline"]))
+
+
+def scoreboard_summary(board: pd.DataFrame, column: str = "relative_error") -> pd.DataFrame:
+    """Mean ``column`` (%) per curve and horizon (rows) and estimator (columns), with the mean over all.
+
+    ``column`` is ``"relative_error"`` or ``"learned_error"`` (curves without a baseline they
+    beat have none).
+    """
+    if column not in ("relative_error", "learned_error"):
+        raise ValueError(f"parameter 'column' got {column!r}; allowed: relative_error, learned_error")
+    percent = board.assign(**{column: 100 * board[column].astype(float)}).dropna(subset=[column])
+    if percent.empty:
+        return pd.DataFrame()
+    table = percent.pivot_table(index=["curve", "horizon"], columns="estimator", values=column, aggfunc="mean")
+    table.loc[("all curves", "all"), :] = percent.pivot_table(columns="estimator", values=column,
                                                               aggfunc="mean").iloc[0]
     return table
 

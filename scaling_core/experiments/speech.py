@@ -4,7 +4,10 @@ One store per dataset and profile holds the chapter's sweeps: the model search o
 families on the same nested shards (``speech-{profile}-seed{seed}``) and one fixed-size
 DS2 curve per width of ``fixed_sizes`` (``speech-ds2-{size}-{profile}-seed{seed}``).
 Data size is counted in seconds of audio (the sweep's unit), shown as hours and
-utterances.
+utterances. Every curve is judged against the sweep's shard baselines (an empty transcript:
+CER 1) by :func:`~scaling_core.experiments.verdicts.judge`; only a *measured* verdict lets
+the chapter call a curve a power law, compare its exponent with the paper's or with the
+other family's.
 """
 
 from __future__ import annotations
@@ -15,7 +18,7 @@ import altair as alt
 import numpy as np
 import pandas as pd
 
-from scaling_core.experiments import curves
+from scaling_core.experiments import curves, verdicts
 from scaling_core.paths import store_path
 from scaling_core.profiles import ChapterConfig
 from scaling_core.sweep.spec import SweepSpec
@@ -164,11 +167,17 @@ def data_table(trials: pd.DataFrame) -> pd.DataFrame:
     return shards[["shard", "utterances", "seconds", "minutes", "hours"]]
 
 
-def composite_curves(trials: pd.DataFrame, config: ChapterConfig) -> dict[str, pd.DataFrame]:
-    """Each family's winners per shard in the model-search sweep (its composite curve)."""
+def composite_curves(trials: pd.DataFrame, config: ChapterConfig, baselines: pd.DataFrame | None = None,
+                     ) -> tuple[dict[str, pd.DataFrame], dict[str, verdicts.Verdict]]:
+    """Each family's judged winners per shard in the model-search sweep (its composite curve) and its verdict.
+
+    The winners' ``in_fit`` is the power-law region :func:`~scaling_core.experiments.verdicts.judge`
+    finds from ``fit_from`` on, below the ``baselines`` (when it has three shards or more).
+    """
     rows = trials[trials["sweep"] == search_sweep_name(config.profile, config.seed)]
-    return {s["family"]: curves.winners(rows, METRIC, s["family"], config["fit_from"])
-            for s in config["searches"]}
+    judged = {s["family"]: curves.judged_winners(rows, METRIC, baselines, s["family"], config["fit_from"])
+              for s in config["searches"]}
+    return {f: best for f, (best, _) in judged.items()}, {f: verdict for f, (_, verdict) in judged.items()}
 
 
 def family_fits(best: dict[str, pd.DataFrame], bootstrap: int, seed: int) -> dict:
@@ -201,28 +210,42 @@ def exponent_difference(fit_a, fit_b, level: float = 0.95) -> dict[str, float]:
             "differ": bool(low > 0 or high < 0)}
 
 
-def difference_verdict(difference: dict[str, float]) -> str:
-    """A phrase for the prose: whether the interval of the difference excludes 0."""
+def difference_verdict(difference: dict[str, float], judged: dict[str, verdicts.Verdict] | None = None) -> str:
+    """A phrase for the prose: whether the interval of the difference excludes 0.
+
+    With the curves' verdicts ``judged``, two exponents are compared only when every curve
+    measured a power law.
+    """
+    unmeasured = {f: v for f, v in (judged or {}).items() if not v.measured}
+    if unmeasured:
+        named = "; ".join(f"{FAMILY_NAMES.get(f, f)} {v.kind}" for f, v in unmeasured.items())
+        return f"are not compared: a curve that measures no power law has no exponent to compare ({named})"
     if difference["differ"]:
         return "differ: the interval of their difference excludes zero"
     return "are indistinguishable at this scale: the interval of their difference contains zero"
 
 
-def exponent_table(fits: dict, best: dict[str, pd.DataFrame]) -> pd.DataFrame:
-    """One row per family: beta_g with its interval, fit error and the hours it spans."""
-    rows = [curves.fit_row(FAMILY_NAMES[f], fit, best[f], "seconds") for f, fit in fits.items()]
+def exponent_table(fits: dict, best: dict[str, pd.DataFrame], judged: dict | None = None) -> pd.DataFrame:
+    """One row per family: beta_g with its interval, fit error, the hours it spans and its verdict."""
+    rows = [curves.fit_row(FAMILY_NAMES[f], fit, best[f], "seconds", (judged or {}).get(f)) for f, fit in fits.items()]
     table = pd.DataFrame(rows)
     table["min_hours"], table["max_hours"] = table["min_units"] / 3600, table["max_units"] / 3600
     return table.drop(columns=["unit", "min_units", "max_units"])
 
 
-def table1(fits: dict) -> pd.DataFrame:
-    """The chapter's Table 1 rows beside the paper's exponents."""
+def table1(fits: dict, judged: dict[str, verdicts.Verdict] | None = None) -> pd.DataFrame:
+    """The chapter's Table 1 rows beside the paper's exponents, with each curve's verdict.
+
+    ``agrees``: the curve measured a power law, its interval excludes zero and holds the paper's exponent.
+    """
     rows = []
     for row in TABLE1_ROWS:
-        fit = fits[row["family"]]
-        rows.append({"model": row["model"], "paper beta_g": row["paper_beta_g"],
-                     "our beta_g": fit.beta_, "95% low": fit.beta_ci_[0], "95% high": fit.beta_ci_[1]})
+        fit, verdict = fits[row["family"]], (judged or {}).get(row["family"])
+        low, high = fit.beta_ci_
+        rows.append({"model": row["model"], "paper beta_g": row["paper_beta_g"], "our beta_g": fit.beta_,
+                     "95% low": low, "95% high": high, "verdict": verdict.text if verdict else "not judged",
+                     "agrees": bool(verdict is not None and verdict.measured and high < 0
+                                    and low <= row["paper_beta_g"] <= high)})
     return pd.DataFrame(rows)
 
 
@@ -239,6 +262,16 @@ def fixed_size_curves(trials: pd.DataFrame, config: ChapterConfig) -> pd.DataFra
         curve["curve"] = [f"width {size} ({p / 1e3:.0f}k params)" for p in curve["num_params"]]
         frames.append(curve)
     return pd.concat(frames, ignore_index=True)
+
+
+def fixed_verdicts(fixed: pd.DataFrame, baselines: pd.DataFrame | None = None) -> dict[str, verdicts.Verdict]:
+    """Per width, the verdict of its fixed-size curve (from ``fit_from`` on, against ``baselines``).
+
+    The plateau fits keep every shard from ``fit_from`` on: a floor bends the curve, so its
+    power-law region alone would leave out the shards that show the floor.
+    """
+    return {size: curves.judge_metric(rows.reset_index(drop=True), METRIC, baselines)[1]
+            for size, rows in fixed.groupby("size")}
 
 
 def plateau_onset(alpha: float, beta: float, gamma: float) -> float:
@@ -266,8 +299,8 @@ def plateau_fits(fixed: pd.DataFrame, bootstrap: int = 0, seed: int = 0) -> dict
                 for size, rows in fixed.groupby("size")}
 
 
-def plateau_table(fixed: pd.DataFrame, fits: dict) -> pd.DataFrame:
-    """Per width: parameters, fitted floor and onset, and their ratios to the next smaller width.
+def plateau_table(fixed: pd.DataFrame, fits: dict, judged: dict | None = None) -> pd.DataFrame:
+    """Per width: parameters, fitted floor and onset, their ratios to the next smaller width (and verdict).
 
     ``onset_ratio`` against ``params_ratio`` is the paper's question: does a model k
     times larger keep improving until about k times more data (ratio 1:1)?
@@ -279,6 +312,8 @@ def plateau_table(fixed: pd.DataFrame, fits: dict) -> pd.DataFrame:
                      "beta": fit.beta_, "floor_cer": fit.gamma_,
                      "onset_seconds": _onset_or_nan(fit),
                      "largest_shard": curve["shard_units"].max()})
+        if judged is not None:
+            rows[-1].update(verdict_kind=judged[size].kind, verdict=judged[size].text)
     table = pd.DataFrame(rows)
     table["params_ratio"] = table["params"] / table["params"].shift()
     table["onset_ratio"] = table["onset_seconds"] / table["onset_seconds"].shift()
@@ -287,7 +322,17 @@ def plateau_table(fixed: pd.DataFrame, fits: dict) -> pd.DataFrame:
 
 
 def plateau_verdict(table: pd.DataFrame) -> str:
-    """A sentence for the prose: which widths reach their floor inside the measured data."""
+    """A sentence for the prose: which widths reach their floor inside the measured data.
+
+    No onset is read when a width's curve is starved (its floor may be the training budget's)
+    or shows no learning (``verdict_kind`` of :func:`plateau_table`).
+    """
+    kinds = table["verdict_kind"] if "verdict_kind" in table else pd.Series("", index=table.index)
+    unread = table[kinds.isin(("starved", "no learning"))]
+    if len(unread):
+        named = ", ".join(f"{w} ({k})" for w, k in zip(unread["width"], unread["verdict_kind"]))
+        return (f"No plateau onset is read from this run: widths {named} did not converge or learn, so their "
+                f"floors may be set by the training budget rather than by the model.")
     inside = table.loc[table["onset_in_data"], "width"].tolist()
     if table["onset_seconds"].isna().any():
         return "Some widths do not improve with data at all here, so they have no plateau onset."
@@ -302,23 +347,32 @@ def plateau_verdict(table: pd.DataFrame) -> str:
 # ----------------------------------------------------------------------------- charts
 
 
-def families_chart(best: dict[str, pd.DataFrame], fits: dict) -> alt.Chart:
-    """Both families' composite CER curves on the same shards, with their power laws."""
+def families_chart(best: dict[str, pd.DataFrame], fits: dict, baselines: pd.DataFrame | None = None) -> alt.Chart:
+    """Both families' composite CER curves on the same shards, with their power laws and the baselines (grey)."""
     points, lines = [], []
     for family, rows in best.items():
         label = f"{FAMILY_NAMES[family]}: beta_g = {fits[family].beta_:.3f}"
-        points.append(rows.assign(curve=np.where(rows["in_fit"], label, f"{FAMILY_NAMES[family]} (small data)")))
+        other = FAMILY_NAMES[family] + " (" + rows["region"] + ")"
+        points.append(rows.assign(curve=np.where(rows["in_fit"], label, other)))
         fitted = rows.loc[rows["in_fit"], "shard_units"]
         lines.append(curves.fit_curve(fits[family], fitted, METRIC).assign(curve=label))
-    return curves.curves_chart(pd.concat(points), METRIC, "seconds of audio",
-                               fits=pd.concat(lines), title="DS2 and attention on the same shards")
+    chart = curves.curves_chart(pd.concat(points), METRIC, "seconds of audio",
+                                fits=pd.concat(lines), title="DS2 and attention on the same shards")
+    return _with_baselines(chart, baselines)
 
 
-def fixed_sizes_chart(fixed: pd.DataFrame, fits: dict) -> alt.Chart:
-    """Fig. 5 right: CER of three fixed DS2 widths, each with its power law plus floor."""
+def fixed_sizes_chart(fixed: pd.DataFrame, fits: dict, baselines: pd.DataFrame | None = None) -> alt.Chart:
+    """Fig. 5 right: CER of three fixed DS2 widths, each with its power law plus floor, and the baselines."""
     lines = []
     for size, fit in fits.items():
         rows = fixed[(fixed["size"] == size) & fixed["in_fit"]]
         lines.append(curves.fit_curve(fit, rows["shard_units"], METRIC).assign(curve=rows["curve"].iloc[0]))
-    return curves.curves_chart(fixed, METRIC, "seconds of audio", fits=pd.concat(lines),
-                               title="Fixed DS2 widths: each curve flattens toward its own floor")
+    chart = curves.curves_chart(fixed, METRIC, "seconds of audio", fits=pd.concat(lines),
+                                title="Fixed DS2 widths, each fitted with a power law plus floor")
+    return _with_baselines(chart, baselines)
+
+
+def _with_baselines(chart: alt.Chart, baselines: pd.DataFrame | None) -> alt.Chart:
+    """``chart`` with the shard baselines of CER layered as grey lines (unchanged without any)."""
+    lines = curves.baseline_lines(baselines, METRIC)
+    return alt.layer(chart, curves.baseline_layer(lines, METRIC)) if len(lines) else chart

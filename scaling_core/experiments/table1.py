@@ -24,8 +24,11 @@ import numpy as np
 import pandas as pd
 
 from scaling_core.experiments import curves as steps
+from scaling_core.experiments.verdicts import Verdict, judge
+from scaling_core.sweep.shard_baselines import best_baseline, shard_baselines
 from scaling_core.fit import ThreeRegionFit
 from scaling_core.experiments.contract import chapter_module, configure, default_dataset
+from scaling_core.sweep.records import infer_stop_reasons
 from scaling_core.sweep.store import Store
 
 DOMAIN_CHAPTERS = ("nmt", "word_lm", "char_lm", "image", "speech")
@@ -77,6 +80,8 @@ class Curve:
     size_fit: Any = None
     note: str = ""
     small_data_end: float | None = None
+    baselines: pd.DataFrame | None = None
+    verdict: Verdict | None = None
 
     @property
     def name(self) -> str:
@@ -146,7 +151,12 @@ def find_sweep(chapter: str, profile: str, row: dict, cache: dict, seed: int = 0
     if row["sweep"] not in keys:
         return None, f"no trials of sweep {row['sweep']!r} in {path.name}"
     trials = frame[frame["key"].isin(keys[row["sweep"]])].assign(sweep=row["sweep"]).reset_index(drop=True)
-    return Curve(chapter, row, path, trials, frame, row["sweep"] in complete, profile), ""
+    spec = next((s for s in chapter_module(chapter).sweep_specs(config) if s.name == row["sweep"]), None)
+    if spec is not None:
+        trials = infer_stop_reasons(trials, spec.trainer)
+    complete_sweep = row["sweep"] in complete
+    baselines = shard_baselines(spec, path) if spec is not None and complete_sweep else None
+    return Curve(chapter, row, path, trials, frame, complete_sweep, profile, baselines=baselines), ""
 
 
 def collect(profile: str, seed: int = 0,
@@ -190,7 +200,9 @@ def fit_curves(curves: list[Curve], bootstrap: int = 1000, seed: int = 0) -> lis
     for curve in curves:
         if curve.row.get("fit_from_units") is None and curve.row.get("best_guess"):
             curve.small_data_end = small_data_end(curve)
-        curve.best = steps.winners(curve.trials, curve.metric, curve.row.get("family"), curve.fit_from)
+        best = steps.winners(curve.trials, curve.metric, curve.row.get("family"), curve.fit_from)
+        bars = None if curve.baselines is None else best_baseline(curve.baselines, curve.metric)
+        curve.best, curve.verdict = judge(best, curve.metric, bars)
         fitted = int(curve.best["in_fit"].sum())
         if fitted < MIN_POINTS:
             curve.note = f"not enough points: {fitted} shard(s) from {curve.fit_from:g} {curve.unit} on"
@@ -257,6 +269,12 @@ def table1_row(curve: Curve) -> dict:
     entry.update(_exponents(curve.fit, "beta", "beta_g"))
     entry.update(_exponents(curve.size_fit, "beta_p", "beta_p"))
     entry["rel_rmse"] = curve.fit.rel_rmse_ if curve.fit is not None else np.nan
+    verdict = curve.verdict
+    entry.update(verdict=verdict.kind if verdict else "not judged", verdict_text=verdict.text if verdict else "",
+                 capped_share=verdict.capped_share if verdict else np.nan,
+                 improving_share=verdict.improving_share if verdict else np.nan,
+                 below_baseline=(np.nan if verdict is None or verdict.below_baseline is None
+                                 else verdict.below_baseline / max(verdict.winners, 1)))
     return entry
 
 
@@ -274,15 +292,23 @@ def table1(curves: list[Curve]) -> pd.DataFrame:
     ``beta_p`` likewise, the data span of the fit (``min_units``, ``max_units``,
     ``decades``), the winners' parameter counts and the paper's ``paper_beta_g``,
     ``paper_beta_p``; ``paper_inside`` says whether the paper's exponent lies inside our
-    interval.
+    interval. The verdict columns (:mod:`~scaling_core.experiments.verdicts`): ``verdict``
+    (its kind) and ``verdict_text``, ``capped_share`` and ``improving_share`` of the judged
+    winners and ``below_baseline`` (the share of winners clearly below their best baseline).
+    ``agrees`` counts a row as agreeing with the paper only when its curve measured a power
+    law (a region of at least one decade, converged winners), its interval excludes zero and
+    holds the paper's exponent.
     """
     columns = ["chapter", "domain", "model", "optimizer", "metric", "unit", "beta_g", "beta_g_low",
                "beta_g_high", "paper_beta_g", "beta_p", "beta_p_low", "beta_p_high", "paper_beta_p",
                "min_units", "max_units", "decades", "shards", "fit_shards", "trials", "min_params",
-               "max_params", "rel_rmse", "complete", "note"]
+               "max_params", "rel_rmse", "verdict", "verdict_text", "capped_share", "improving_share",
+               "below_baseline", "complete", "note"]
     table = pd.DataFrame([table1_row(c) for c in curves], columns=columns)
     paper = pd.to_numeric(table["paper_beta_g"], errors="coerce")
     table["paper_inside"] = (paper >= table["beta_g_low"]) & (paper <= table["beta_g_high"])
+    table["excludes_zero"] = table["beta_g_high"] < 0
+    table["agrees"] = table["paper_inside"] & table["excludes_zero"] & (table["verdict"] == "measured")
     return table
 
 
@@ -302,7 +328,8 @@ def display_table(table: pd.DataFrame) -> pd.DataFrame:
                          "metric": table["metric"], "our beta_g [95 %]": interval("beta_g"),
                          "paper beta_g": paper("paper_beta_g"), "our beta_p [95 %]": interval("beta_p"),
                          "paper beta_p": paper("paper_beta_p"), "data span of the fit": span,
-                         "parameters of the winners": scale, "trials": table["trials"]})
+                         "parameters of the winners": scale, "verdict": table["verdict_text"],
+                         "trials": table["trials"]})
 
 
 def exponent_chart(table: pd.DataFrame) -> alt.Chart:

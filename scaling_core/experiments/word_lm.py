@@ -8,6 +8,11 @@ intervals of their exponents, and of the pairwise differences of exponents
 exponent. A second, smaller sweep re-tunes the winner of the largest shard (more
 learning-rate draws and a longer training budget) to see how much of a drift above the
 power law more tuning recovers.
+
+Each family's curve is judged by its own data against the unigram and bigram of every
+shard (:mod:`scaling_core.experiments.verdicts`); its exponent is fitted on its power-law
+region, and the chapter claims a power law, a sublinear model size or an agreement with
+the paper only where the verdicts allow it.
 """
 
 from __future__ import annotations
@@ -19,7 +24,7 @@ import altair as alt
 import pandas as pd
 
 from scaling_core.data.lm_corpora import WORD_DATASETS
-from scaling_core.experiments import compare, curves
+from scaling_core.experiments import compare, curves, lm_scales, verdicts
 from scaling_core.experiments.lm_scales import lm_scale
 from scaling_core.paths import store_path
 from scaling_core.profiles import ChapterConfig
@@ -187,11 +192,24 @@ def search_trials(trials: pd.DataFrame, config: ChapterConfig) -> pd.DataFrame:
     return trials[trials["sweep"] == sweep_name(config.profile, config.seed)]
 
 
-def family_winners(trials: pd.DataFrame, config: ChapterConfig) -> dict[str, pd.DataFrame]:
-    """Each family's composite learning curve (winners per shard), small-data shards marked."""
+def family_winners(trials: pd.DataFrame, config: ChapterConfig, baselines: pd.DataFrame | None = None,
+                   ) -> tuple[dict[str, pd.DataFrame], dict[str, verdicts.Verdict]]:
+    """Each family's composite learning curve (winners per shard) and its verdict.
+
+    ``baselines``: the search sweep's shard baselines (unigram and bigram). Each family's
+    winners have ``in_fit`` set to its power-law region (small-data shards left out).
+    """
     search = search_trials(trials, config)
-    return {family: curves.winners(search, METRIC, family, config["fit_from"])
-            for family in config["families"]}
+    families = list(config["families"])
+    return lm_scales.judge_curves({f: search for f in families}, METRIC, {f: f for f in families},
+                                  config["fit_from"], {f: baselines for f in families})
+
+
+def size_verdicts(winners: dict, fits: dict, judged: dict, trials: pd.DataFrame,
+                  config: ChapterConfig) -> dict[str, verdicts.SizeVerdict]:
+    """``{family: SizeVerdict}``: each family's model-size verdict (pinned against the search's trials)."""
+    search = search_trials(trials, config)
+    return lm_scales.size_verdicts(winners, fits, judged, {family: search for family in winners})
 
 
 def family_fits(winners: dict[str, pd.DataFrame], bootstrap: int, seed: int) -> dict[str, tuple]:
@@ -199,9 +217,10 @@ def family_fits(winners: dict[str, pd.DataFrame], bootstrap: int, seed: int) -> 
     return compare.fit_each(winners, METRIC, bootstrap, seed)
 
 
-def exponent_table(winners: dict, fits: dict) -> pd.DataFrame:
-    """One row per family: beta_g with its interval, fit error, span, and beta_p with its interval."""
-    return compare.exponent_table(winners, fits, FAMILIES, UNIT)
+def exponent_table(winners: dict, fits: dict, judged: dict | None = None, sizes: dict | None = None,
+                   ) -> pd.DataFrame:
+    """One row per family: beta_g with its interval, fit error, span, beta_p with its interval (and verdicts)."""
+    return lm_scales.with_verdicts(compare.exponent_table(winners, fits, FAMILIES, UNIT), list(fits), judged, sizes)
 
 
 def shared_exponent_table(fits: dict, level: float = 0.95) -> pd.DataFrame:
@@ -225,19 +244,22 @@ def retune_table(trials: pd.DataFrame, config: ChapterConfig, fit) -> pd.DataFra
     return table
 
 
-def retune_verdict(retuned: pd.DataFrame, fit) -> str:
+def retune_verdict(retuned: pd.DataFrame, fit, verdict: verdicts.Verdict | None = None) -> str:
     """One sentence on what more tuning did, judged against the scatter of the curve about its fit.
 
     ``retuned`` is :func:`retune_table`'s output; a gain larger than three times the fit's
-    relative RMSE means the search's winners were limited by their training budget.
+    relative RMSE means the search's winners were limited by their training budget. Only a
+    curve whose ``verdict`` measured a power law has an exponent the budget can flatten.
     """
     search, tuned = retuned[METRIC].iloc[0], retuned[METRIC].min()
     gain, scatter = 100 * (1 - tuned / search), 100 * fit.rel_rmse_
     if gain > 3 * scatter:
+        exponent = ("the fitted exponent is flatter than the data alone would give"
+                    if verdict is None or verdict.measured else
+                    f"the curve's verdict ({verdict.kind}) already says that its fitted slope measures no power law")
         return (f"More tuning lowers the loss by {gain:.1f} %, far more than the scatter of the winners "
                 f"about their fitted law ({scatter:.1f} %): the search's winners are limited by their "
-                "training budget, not only by the data, and the fitted exponent is flatter than the "
-                "data alone would give.")
+                f"training budget, not only by the data, and {exponent}.")
     return (f"More tuning changes the loss by {gain:.1f} %, within about three times the scatter of the "
             f"winners about their fitted law ({scatter:.1f} %): this shard's winner was tuned well enough.")
 
@@ -255,18 +277,34 @@ def widths_at_cap(winners: dict, config: ChapterConfig) -> tuple[int, int]:
     return int((sizes >= cap).sum()), len(sizes)
 
 
-def table1(winners: dict, fits: dict) -> pd.DataFrame:
-    """The chapter's Table 1 rows: the paper's exponents beside ours."""
-    return compare.table1([{**row, "fit": fits[row["family"]][0], "size_fit": fits[row["family"]][1]}
-                           for row in TABLE1_ROWS if row["family"] in fits])
+def table1(winners: dict, fits: dict, judged: dict | None = None) -> pd.DataFrame:
+    """The chapter's Table 1 rows: the paper's exponents beside ours, with each curve's verdict.
+
+    ``agrees`` holds only for a measured curve whose interval excludes zero and holds the paper's exponent.
+    """
+    rows = [row for row in TABLE1_ROWS if row["family"] in fits]
+    table = compare.table1([{**row, "fit": fits[row["family"]][0], "size_fit": fits[row["family"]][1]}
+                            for row in rows])
+    judged_rows = [None if judged is None else judged[row["family"]] for row in rows]
+    table["verdict"] = [v.text if v else "not judged" for v in judged_rows]
+    table["agrees"] = [lm_scales.agrees(v, *fits[row["family"]][0].beta_ci_, row["paper_beta_g"])
+                       for v, row in zip(judged_rows, rows)]
+    return table
 
 
 # ----------------------------------------------------------------------------- charts
-def families_chart(winners: dict, fits: dict) -> alt.Chart:
-    """The three families' composite learning curves with their fitted power laws."""
+def families_chart(winners: dict, fits: dict, baselines: pd.DataFrame | None = None) -> alt.Chart:
+    """The three families' composite learning curves with their fitted power laws (and the baselines, grey)."""
     points, lines = compare.labelled_curves(winners, {f: fit for f, (fit, _) in fits.items()}, METRIC, FAMILIES)
-    return curves.curves_chart(points, METRIC, UNIT, fits=lines,
-                               title="Word LMs: validation cross-entropy of each shard's best model")
+    chart = curves.curves_chart(points, METRIC, UNIT, fits=lines,
+                                title="Word LMs: validation cross-entropy of each shard's best model")
+    bars = curves.baseline_lines(baselines, METRIC)
+    return alt.layer(chart, curves.baseline_layer(bars, METRIC)) if len(bars) else chart
+
+
+def shared_exponent_note(judged: dict) -> str:
+    """What the pairwise exponent differences can say, given the families' verdicts."""
+    return lm_scales.comparison_note(judged, FAMILIES)
 
 
 def model_sizes_chart(winners: dict, fits: dict) -> alt.Chart:

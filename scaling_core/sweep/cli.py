@@ -67,6 +67,8 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     runner.add_argument("--data-dir", default=None, help="with --experiment: folder of real datasets")
     runner.add_argument("--rerun-stale", action="store_true",
                         help="retrain completed sweeps made by code that differs from today's (default: read them)")
+    runner.add_argument("--retry-failed", action="store_true",
+                        help="train again the trials stored as failed (e.g. after a crash of the machine)")
     runner.add_argument("--store", help="results store (default: the chapter's, or results/sweeps/)")
     runner.add_argument("--workers", type=int, default=1, help="trials at once on a CPU (local executor)")
     runner.add_argument("--device", action="append", help="torch device; repeat to use several")
@@ -102,7 +104,7 @@ def run(args: argparse.Namespace) -> int:
 def _run_action(args: argparse.Namespace) -> int:
     from scaling_core.sweep.budget import TimeBudgetExceeded, time_budget
     from scaling_core.sweep.records import staleness
-    from scaling_core.sweep.run import run_sweep
+    from scaling_core.sweep.run import TrialsUnavailable, run_sweep
     from scaling_core.sweep.store import Store
 
     specs, store, config = _specs_and_store(args)
@@ -118,14 +120,17 @@ def _run_action(args: argparse.Namespace) -> int:
             while specs:  # then a chapter's sweeps that follow from these results (the word-LM re-tuning)
                 for spec in specs:
                     ran[spec.name] = spec, run_sweep(spec, store, executor, progress=not args.quiet,
-                                                     rerun_stale=args.rerun_stale)
+                                                     rerun_stale=args.rerun_stale, retry_failed=args.retry_failed)
                 specs = [s for s in _later_specs(config, store) if s.name not in ran] if config else []
     except TimeBudgetExceeded as stopped:
         print(f"{stopped} ({store})")
         return 3
+    except TrialsUnavailable as unavailable:
+        print(f"scaling-core sweep: error: {unavailable} ({store})", file=sys.stderr)
+        return 4
     finally:
         executor.close()
-    with Store(store) as opened:
+    with Store(store, readonly=True) as opened:
         for spec, frame in ran.values():
             done = int((frame["status"] == "done").sum())
             print(f"{spec.name}: {len(frame)} trials ({done} done, {len(frame) - done} failed) in {store}")
@@ -159,7 +164,7 @@ def _later_specs(config, store: Path) -> list:
     from scaling_core.experiments.contract import all_sweep_specs
     from scaling_core.sweep.store import Store
 
-    with Store(store) as opened:
+    with Store(store, readonly=True) as opened:
         return all_sweep_specs(config, opened)
 
 
@@ -181,7 +186,7 @@ def _show(args: argparse.Namespace) -> int:
 
     if not Path(args.store).exists():
         raise FileNotFoundError(f"parameter 'store' got {args.store!r}; no such file")
-    with Store(args.store) as store:
+    with Store(args.store, readonly=True) as store:  # a read never writes, not even the schema
         frame = store.to_frame(args.sweep)
     if args.best:
         if args.best not in frame.columns:

@@ -27,6 +27,8 @@ from __future__ import annotations
 import concurrent.futures as futures
 import multiprocessing
 import os
+import threading
+import time
 from typing import Any, Callable, Iterator, Sequence
 
 import torch
@@ -152,7 +154,7 @@ class LocalExecutor:
         if self._pool is None:
             self._pool = futures.ProcessPoolExecutor(
                 self.workers, mp_context=multiprocessing.get_context("spawn"),
-                initializer=_init_worker, initargs=(self.threads,),
+                initializer=_init_worker, initargs=(self.threads, os.getpid()),
             )
         return self._pool
 
@@ -169,9 +171,19 @@ class LocalExecutor:
         self.close()
 
 
-def _init_worker(threads: int | None) -> None:
+def _init_worker(threads: int | None, parent: int | None = None) -> None:
     if threads is not None:
         torch.set_num_threads(threads)
+    if parent is not None:  # a worker never outlives its driver (SIGKILL of the driver included)
+        threading.Thread(target=_exit_with_parent, args=(parent,), daemon=True, name="parent-watch").start()
+
+
+def _exit_with_parent(parent: int, interval: float = 1.0) -> None:
+    """End this process within ``interval`` seconds of its parent's death (it is then re-parented)."""
+    while True:
+        time.sleep(interval)
+        if os.getppid() != parent:
+            os._exit(1)
 
 
 class RayExecutor:

@@ -12,11 +12,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from scaling_core.sweep.keys import changed_files, files_version
 from scaling_core.sweep.spec import SweepSpec, spec_identity
 from scaling_core.sweep.store import Store
+from scaling_core.sweep.trainer import TrainerSettings
 
 
 def completed_record(store: Store, spec: SweepSpec) -> dict[str, Any] | None:
@@ -29,7 +31,7 @@ def completed_record(store: Store, spec: SweepSpec) -> dict[str, Any] | None:
 
 def sweep_trials(store: Store | str | Path, spec: SweepSpec, history: bool = False) -> pd.DataFrame:
     """The trials of completed sweep ``spec`` as recorded (those another sweep trained first included)."""
-    opened = store if isinstance(store, Store) else Store(store)
+    opened = store if isinstance(store, Store) else Store(store, readonly=True)
     try:
         record = completed_record(opened, spec)
         if record is None:
@@ -38,7 +40,35 @@ def sweep_trials(store: Store | str | Path, spec: SweepSpec, history: bool = Fal
     finally:
         if opened is not store:
             opened.close()
-    return frame[frame["key"].isin(record["keys"])].reset_index(drop=True)
+    frame = frame[frame["key"].isin(record["keys"])].reset_index(drop=True)
+    return infer_stop_reasons(frame, spec.trainer)
+
+
+def infer_stop_reasons(frame: pd.DataFrame, trainer: TrainerSettings) -> pd.DataFrame:
+    """Fill ``stop_reason`` of finished trials stored before the trainer recorded it.
+
+    The trainer of those trials had three ways to end a trial that finished: a step cap, an
+    epoch cap and early stopping on V (a trial cut by a time budget was never ``done``).
+    So a ``done`` trial without a reason that reached ``trainer.max_steps`` steps stopped
+    at ``"max_steps"``, one that reached ``trainer.max_epochs`` passes at ``"max_epochs"``,
+    and any other at ``"early_stop"``; a ``failed`` one at ``"error"``. ``improving``, which
+    such trials did not record, stays unknown. The column ``stop_reason_inferred`` marks the
+    rows filled here.
+    """
+    frame = frame.copy()
+    if "stop_reason" not in frame.columns:
+        frame["stop_reason"] = None
+    missing = frame["stop_reason"].isna() & frame["status"].isin(["done", "failed"])
+    frame["stop_reason_inferred"] = missing
+    if not missing.any():
+        return frame
+    steps = pd.to_numeric(frame.get("steps"), errors="coerce")
+    epochs = pd.to_numeric(frame.get("epochs"), errors="coerce")
+    reason = np.where(steps >= trainer.max_steps, "max_steps",
+                      np.where(epochs >= trainer.max_epochs - 1e-9, "max_epochs", "early_stop"))
+    reason = np.where(frame["status"] == "failed", "error", reason)
+    frame.loc[missing, "stop_reason"] = reason[missing.to_numpy()]
+    return frame
 
 
 @dataclass(frozen=True)

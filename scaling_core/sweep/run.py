@@ -6,7 +6,10 @@ shard k are projected from the winner on shard k-1 (see
 trials of one shard run in parallel. Every trial is recorded, winners or not.
 
 Resume comes from the store: a trial whose key is already ``done`` or ``failed``
-is not run again, and an unfinished one (killed while ``running``) is rerun.
+is not run again, and an unfinished one (killed while ``running``) is rerun. Drivers
+running at once on one store (two processes of the same sweep) do not train a trial twice:
+each claims the trials it trains, keeps the claims fresh while it runs, and waits for those
+another live driver claimed, taking over a claim that went stale (see :meth:`Store.claim`).
 A sweep recorded complete with the same spec is only read, without building the
 task or its data, so committed results rebuild the book without training. Every trial
 keeps the code version that made it (the store keeps the hash of each file of each
@@ -37,11 +40,13 @@ from scaling_core.sweep.executors import LocalExecutor
 from scaling_core.sweep.keys import config_key, files_version, git_commit, trial_key, trial_seed
 from scaling_core.sweep.records import completed_record, staleness, sweep_trials
 from scaling_core.sweep.search import plan_shard
+from scaling_core.sweep.shard_baselines import shard_baselines
 from scaling_core.sweep.spec import SweepSpec
-from scaling_core.sweep.store import FINISHED, Store
+from scaling_core.sweep.store import FINISHED, POLL_SECONDS, EmptyStoreError, Store, owner_id
 from scaling_core.sweep.task import Task, allowed_families, example_order
 from scaling_core.sweep.trial import Trial
 from scaling_core.sweep.worker import stack_groups
+from scaling_core.validation import check_device_present
 
 
 def run_sweep(
@@ -52,6 +57,7 @@ def run_sweep(
     history: bool = False,
     deadline: float | None = None,
     rerun_stale: bool = False,
+    retry_failed: bool = False,
 ) -> pd.DataFrame:
     """Run (or resume, or only read) a sweep and return its trials.
 
@@ -70,6 +76,8 @@ def run_sweep(
         A ``time.time()`` value at which to stop (default :func:`current_deadline`).
     rerun_stale : bool
         Retrain a completed sweep whose code version differs from today's (default: read it).
+    retry_failed : bool
+        Train again the trials stored as ``failed`` (a completed sweep with failures included).
 
     Returns
     -------
@@ -81,16 +89,38 @@ def run_sweep(
     TimeBudgetExceeded
         The deadline came first; finished trials are stored, the sweep is not complete.
     """
-    store = store if isinstance(store, Store) else Store(store)
-    if completed_record(store, spec) is None or (rerun_stale and staleness(store, spec) is not None):
+    if not isinstance(store, Store):  # a path: a complete sweep is read without writing; else opened to run
+        path = Path(store)
+        if path.exists():
+            try:
+                with Store(path, readonly=True) as reader:
+                    if not _to_run(reader, spec, rerun_stale, retry_failed):
+                        return sweep_trials(reader, spec, history)
+            except EmptyStoreError:
+                pass  # nothing stored yet (or another driver is creating it): the writer makes it
+        with Store(path) as writer:
+            return run_sweep(spec, writer, executor, progress, history, deadline, rerun_stale, retry_failed)
+    if _to_run(store, spec, rerun_stale, retry_failed):
+        store.check_writable(f"sweep {spec.name!r} is not complete in it with this spec, so it cannot run there")
         executor = executor or LocalExecutor()
+        for device in getattr(executor, "devices", ()):  # before any trial: one line naming what this machine has
+            check_device_present(device)
         deadline = current_deadline() if deadline is None else deadline
-        sweep = _Sweep(spec, store, executor, deadline, rerun_stale)
+        sweep = _Sweep(spec, store, executor, deadline, rerun_stale, retry_failed)
         keys = sweep.run(progress)
         store.mark_complete(spec.name, json.dumps({
             "spec": spec.identity(), "keys": keys, "code": sweep.code, "git_commit": git_commit(),
         }, sort_keys=True))  # the code's files are in the store's code_versions
+        shard_baselines(spec, store)  # what the curve must beat, on each shard, beside the trials
     return sweep_trials(store, spec, history)
+
+
+def _to_run(store: Store, spec: SweepSpec, rerun_stale: bool, retry_failed: bool = False) -> bool:
+    """Whether ``spec`` must train in ``store``: not complete there, stale and to be rerun, or with
+    failed trials to retry."""
+    if completed_record(store, spec) is None or (rerun_stale and staleness(store, spec) is not None):
+        return True
+    return retry_failed and bool((sweep_trials(store, spec)["status"] == "failed").any())
 
 
 def best_per_shard(frame: pd.DataFrame, metric: str, by_family: bool = True) -> pd.DataFrame:
@@ -111,11 +141,14 @@ class _Sweep:
     """The driver's state while a sweep runs: the task, its shards, the store."""
 
     def __init__(self, spec: SweepSpec, store: Store, executor, deadline: float | None = None,
-                 rerun_stale: bool = False):
+                 rerun_stale: bool = False, retry_failed: bool = False):
         self.spec, self.store, self.executor, self.deadline = spec, store, executor, deadline
         self.rerun_stale = rerun_stale
+        self.finished = ("done",) if retry_failed else FINISHED  # statuses not trained again
         self.task: Task = spec.task.build()
         _check_families(spec, self.task)
+        store.check_task(self.task.name)  # another task's store is refused before anything is written
+        self.owner = owner_id()  # this driver, in the claims of the trials it trains
         order = example_order(self.task, spec.seed)
         self.shards = nested_shards(self.task.example_units(), list(spec.shard_sizes), order=order)
         self.files = spec.code_files()
@@ -127,15 +160,18 @@ class _Sweep:
         keys: list[str] = []
         winners: dict[str, tuple[float, float]] = {}  # family -> (best size, its shard units)
         with tqdm(total=self._expected_trials(), disable=not progress, desc=self.spec.name,
-                  unit="trial") as bar:
-            for shard in self.shards:
-                self._check_budget(bar)
-                jobs, rows = self._plan(shard, winners)
-                self.store.add(rows)
-                keys += [job.key for job in jobs]
-                if self._run_jobs(jobs, bar):
-                    self._check_budget(bar, cut=True)
-                winners.update(self._winners(shard, [job.key for job in jobs], winners))
+                  unit="trial") as bar, self.store.heartbeat(self.owner):
+            try:
+                for shard in self.shards:
+                    self._check_budget(bar)
+                    jobs, rows = self._plan(shard, winners)
+                    self.store.add(rows)
+                    keys += [job.key for job in jobs]
+                    if self._run_jobs(jobs, bar):
+                        self._check_budget(bar, cut=True)
+                    winners.update(self._winners(shard, [job.key for job in jobs], winners))
+            finally:  # stopped by an error too: what this driver held is free for the next at once
+                self.store.unclaim(self.owner)
         return keys
 
     def _check_budget(self, bar, cut: bool = False) -> None:
@@ -146,7 +182,8 @@ class _Sweep:
 
     def _expected_trials(self) -> int:
         later = len(self.shards) - 1
-        return sum(s.samples * (len(set(s.grid)) + later * len(s.growth)) for s in self.spec.searches)
+        return sum(s.samples * (len(set(s.grid)) + later * (len(set(s.grid)) if s.mode == "full" else len(s.growth)))
+                   for s in self.spec.searches)
 
     def _plan(self, shard: Shard, winners) -> tuple[list[Trial], list[dict]]:
         jobs, rows = [], []
@@ -183,22 +220,50 @@ class _Sweep:
         return trial, row
 
     def _run_jobs(self, jobs: list[Trial], bar) -> bool:
-        """Run the unfinished ``jobs``; ``True`` if the time budget cut any of them."""
+        """Run the unfinished ``jobs``; ``True`` if the time budget cut any of them.
+
+        Trials claimed by another live driver (a second process on the same store) are not
+        trained here: this driver waits for them to finish, and takes over any whose claim
+        goes stale (see :meth:`Store.claim`).
+        """
         statuses = self.store.statuses(job.key for job in jobs)
-        todo = [job for job in jobs if statuses.get(job.key) not in FINISHED]
+        todo = [job for job in jobs if statuses.get(job.key) not in self.finished]
         bar.update(len(jobs) - len(todo))
-        started = lambda job, device: self.store.start(job.key, device)  # noqa: E731
+        while todo:
+            mine = set(self.store.claim([job.key for job in todo], self.owner, finished=self.finished))
+            if mine and self._train([job for job in todo if job.key in mine], bar):
+                return True
+            todo = [job for job in todo if job.key not in mine]
+            if todo:  # another driver trains these: wait for them, or for its claim to go stale
+                if self.deadline is not None and time.time() >= self.deadline:
+                    return True
+                time.sleep(POLL_SECONDS)
+                statuses = self.store.statuses(job.key for job in todo)
+                finished = [job for job in todo if statuses.get(job.key) in FINISHED]
+                bar.update(len(finished))
+                todo = [job for job in todo if statuses.get(job.key) not in FINISHED]
+        return False
+
+    def _train(self, todo: list[Trial], bar) -> bool:
+        """Train ``todo`` (claimed by this driver); ``True`` if the time budget cut any of them."""
+        started = lambda job, device: self.store.start(job.key, device, self.owner)  # noqa: E731
         stack = getattr(self.executor, "stack", 1)
         if stack > 1 and getattr(self.task, "stackable", False) and not self.spec.save_models:
             todo = stack_groups(todo, stack)  # trials differing only in learning rate and seed train together
-        cut = False
+        cut, unavailable = False, []
         for job, outcome in self.executor.run(todo, on_start=started):
-            if outcome.get("status") == "cut":
+            if outcome.get("status") in ("cut", "unavailable"):  # no result: left unfinished, run again next time
                 self.store.release(job.key)
-                cut = True
+                cut = cut or outcome["status"] == "cut"
+                unavailable += [outcome.get("reason", "")] if outcome["status"] == "unavailable" else []
                 continue
             self.store.finish(job.key, outcome)
             bar.update(1)
+        if unavailable:
+            raise TrialsUnavailable(
+                f"sweep {self.spec.name!r}: {len(unavailable)} trial(s) could not run on this machine "
+                f"({unavailable[0]}); nothing was recorded for them and the sweep is not complete; its "
+                f"finished trials are kept: run it again where they can run")
         return cut
 
     def _winners(self, shard: Shard, keys: list[str], winners) -> dict[str, tuple[float, float]]:
@@ -207,6 +272,10 @@ class _Sweep:
         frame = frame[frame["key"].isin(keys)]
         best = best_per_shard(frame, self.task.metrics[0]) if len(frame) else frame
         return {row.family: (row.size, shard.units) for row in best.itertuples()}
+
+
+class TrialsUnavailable(RuntimeError):
+    """Trials the machine could not run (no such device, out of memory, a missing file): not results."""
 
 
 def _check_families(spec: SweepSpec, task: Task) -> None:

@@ -12,6 +12,12 @@ sub-linearly (``g = 0`` keeps the previous size). Each candidate size gets
 ``samples`` Monte Carlo draws of the optimizer settings: a learning rate
 log-uniform in ``lr_range`` and a batch size from ``batch_sizes``. The candidate
 with the best validation metric wins the shard.
+
+Beside this *projected* search, ``mode="full"`` tries every size of the grid on every
+shard (a full size x shard grid). Its composite curve is the lower envelope of the
+fixed-size curves, and the paper's fixed-size curves (Fig. 1 left, Fig. 5 right) come
+from the same trials. A trial's key does not depend on the mode, so both searches share
+the trials they have in common.
 """
 
 from __future__ import annotations
@@ -25,6 +31,10 @@ import numpy as np
 
 from scaling_core.sweep.trainer import OPTIMIZERS
 from scaling_core.sweep.trial import Trial
+
+
+SEARCH_MODES = ("projected", "full")
+"""How a search picks the sizes of later shards (see the module docstring)."""
 
 
 @dataclass(frozen=True)
@@ -41,6 +51,7 @@ class SearchSpec:
     max_size: float = math.inf
     integer_sizes: bool = True  # round projected sizes to whole numbers
     optimizer: str = "adam"  # "adam", "sgd" or "nesterov" (momentum 0.9), never weight decay
+    mode: str = "projected"  # "projected" (grid on T_0, then projections) or "full" (grid on every shard)
 
     def __post_init__(self):
         object.__setattr__(self, "grid", tuple(self.grid))
@@ -50,7 +61,11 @@ class SearchSpec:
         _check(self)
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        """The spec as a mapping; the default ``mode`` is left out, as specs written before it had none."""
+        data = asdict(self)
+        if data["mode"] == "projected":
+            del data["mode"]
+        return data
 
 
 def _check(spec: SearchSpec) -> None:
@@ -67,6 +82,7 @@ def _check(spec: SearchSpec) -> None:
          "positive integers"),
         ("max_size", spec.max_size, 0 < spec.min_size <= spec.max_size, ">= min_size > 0"),
         ("optimizer", spec.optimizer, spec.optimizer in OPTIMIZERS, ", ".join(OPTIMIZERS)),
+        ("mode", spec.mode, spec.mode in SEARCH_MODES, ", ".join(SEARCH_MODES)),
     ]
     for name, value, ok, allowed in rules:
         if not ok:
@@ -83,7 +99,8 @@ def candidate_sizes(
     spec : SearchSpec
     previous_best : float or None
         Winning size on the previous shard with a winner; ``None`` for T_0 (or when
-        no earlier shard produced a winner), which returns the grid.
+        no earlier shard produced a winner), which returns the grid. A ``"full"``
+        search returns the grid on every shard.
     data_ratio : float or None
         :math:`m_k / m_j`, this shard's size over that of the shard that produced
         ``previous_best``.
@@ -93,7 +110,7 @@ def candidate_sizes(
     list of float
         Distinct sizes, increasing.
     """
-    if previous_best is None:
+    if previous_best is None or spec.mode == "full":
         return sorted(set(spec.grid))
     sizes = set()
     for g in spec.growth:

@@ -44,6 +44,7 @@ class SweepSpec:
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
         data["task"] = {"factory": self.task.factory, "kwargs": dict(self.task.kwargs)}
+        data["searches"] = [search.to_dict() for search in self.searches]
         return data
 
     def to_json(self) -> str:

@@ -17,6 +17,12 @@ and seed train as one stack (:mod:`scaling_core.sweep.stack_trainer`; batches th
 differ in shape need ``stack_batches(batches)``), and ``graph_safe = True`` says a
 training step reads nothing back to the host and keeps its shapes, so it can be replayed
 from a CUDA graph (:mod:`scaling_core.sweep.graphs`).
+
+Optionally a task may define ``baselines(indices) -> {name: {metric: value}}``: trivial
+predictors estimated from the training examples ``indices`` (a unigram, the class prior, an
+empty transcript ...) scored on V with :meth:`Task.evaluate`'s definitions. Every shard of
+a finished sweep gets them (:mod:`scaling_core.sweep.shard_baselines`), and a learning curve
+is read as learning only where it is clearly below them.
 """
 
 from __future__ import annotations

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import os
 import random
+import re
 import tempfile
 import time
 from pathlib import Path
@@ -47,7 +48,9 @@ def execute_unit(trials: Sequence[Trial], device: str = "cpu") -> list[dict[str,
     """Train ``trials`` (one trial, or a stack of trials from :func:`stack_groups`); one outcome each.
 
     A stack trains its members together (:func:`~scaling_core.sweep.stack_trainer.train_stack`);
-    an exception fails every member with the same one-line reason. A trial that the sweep's
+    an exception fails every member with the same one-line reason, except one that comes from the
+    machine (:func:`from_environment`): those come back ``"unavailable"``, with the reason, and are
+    not results (the driver records nothing and never marks the sweep complete). A trial that the sweep's
     time budget cuts (or that would start after it) comes back with status ``"cut"``: it is no
     result, and the driver runs it again next time.
     """
@@ -57,7 +60,22 @@ def execute_unit(trials: Sequence[Trial], device: str = "cpu") -> list[dict[str,
         return _run(trials[0], device) if len(trials) == 1 else _run_stack(trials, device)
     except Exception as error:  # noqa: BLE001 - recorded as the trial's failure reason
         reason = f"{type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''}"
+        if from_environment(error):  # no result: the driver leaves the trial unfinished
+            return [{"status": "unavailable", "reason": reason, "device": device} for _ in trials]
         return [{"status": "failed", "reason": reason, "stop_reason": "error", "device": device} for _ in trials]
+
+
+ENVIRONMENT_MESSAGES = re.compile(r"CUDA|cuDNN|out of memory|not compiled with|MPS backend|No such file|"
+                                  r"device-side|NCCL", re.IGNORECASE)
+"""Failure messages that come from the machine (device, memory, files), not from the trial's settings."""
+
+
+def from_environment(error: BaseException) -> bool:
+    """Whether ``error`` says the machine could not run the trial (no device, out of memory, a missing
+    file), as opposed to a result of its settings (e.g. divergence): such a trial is not recorded as failed."""
+    if isinstance(error, (MemoryError, OSError, ImportError)):
+        return True
+    return ENVIRONMENT_MESSAGES.search(f"{type(error).__name__}: {error}") is not None
 
 
 def stack_key(trial: Trial) -> tuple:

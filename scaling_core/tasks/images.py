@@ -21,6 +21,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from scaling_core.baselines import class_prior_metrics
 from scaling_core.data.images import ImageSet, augment, load_cifar10, load_image_folder
 from scaling_core.data.mnist1d import mnist1d_pool
 from scaling_core.models.resnet import ResNet, ResNetConfig
@@ -196,6 +197,16 @@ class ImageTask:
             top5 += hits.any(dim=1).sum().item()
         n = len(labels)
         return {"val_top1_error": 1 - top1 / n, "val_top5_error": 1 - top5 / n, "val_xent": xent / n}
+
+    def baselines(self, indices: np.ndarray) -> dict[str, dict[str, float]]:
+        """The shard's ``"class prior"`` scored on V (:func:`~scaling_core.baselines.class_prior_metrics`).
+
+        Its top-5 error ranks ``min(5, classes)`` classes, as :meth:`evaluate` does.
+        """
+        prior = class_prior_metrics(self.train.labels[np.asarray(indices)], self.val.labels,
+                                    len(self.class_names), k=min(5, len(self.class_names)))
+        return {"class prior": {"val_top1_error": prior["top1_error"], "val_top5_error": prior["topk_error"],
+                                "val_xent": prior["cross_entropy"]}}
 
 
 # ----------------------------------------------------------------------------- factory

@@ -33,6 +33,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from scaling_core.baselines import ngram_log_probs, sentence_histories, shifted_histories
 from scaling_core.data.lm_batches import (
     IGNORE, CarriedState, LMBatch, PackedSequences, pad_to, padded_batch, stream_batches,
 )
@@ -141,6 +142,25 @@ class WordLMTask:
         val_loss = total / count
         return {"val_loss": val_loss, "val_ppl": math.exp(val_loss)}
 
+    def baselines(self, indices: np.ndarray) -> dict[str, dict[str, float]]:
+        """Add-one ``"unigram"`` and Witten-Bell ``"bigram"`` of the shard, scored like :meth:`evaluate`.
+
+        Counted over the shard's words, each sentence preceded by ``<eos>`` (as in every
+        training stream); the support is all ``len(vocab)`` ids. Scored on the targets
+        :func:`stream_batches` yields for V (a remainder is dropped), each conditioned on its input.
+        """
+        train = self.train.stream(np.asarray(indices))
+        train_inputs = np.concatenate([[0], train])[None, :-1]  # one row, <eos> (id 0) before the first word
+        chunks = list(stream_batches(self.val_stream, self.eval_rows, self.unroll, "cpu"))
+        inputs = torch.cat([b.inputs for b in chunks], dim=1).numpy()  # (rows, steps), as evaluate reads V
+        targets = torch.cat([b.targets for b in chunks], dim=1).numpy()
+        result = {}
+        for name, order in (("unigram", 1), ("bigram", 2)):
+            log_p = ngram_log_probs(shifted_histories(train_inputs, order, 0), train,
+                                    shifted_histories(inputs, order, 0), targets.ravel(), len(self.vocab))
+            result[name] = {"val_loss": float(-log_p.mean()), "val_ppl": math.exp(-log_p.mean())}
+        return result
+
 
 # ----------------------------------------------------------------------------- character LM
 class CharLMTask:
@@ -203,6 +223,23 @@ class CharLMTask:
             total += summed_loss(model, batch)[0].item()
         val_loss = total / int(self.valid.lengths().sum())
         return {"val_loss": val_loss, "val_bpc": val_loss / math.log(2)}
+
+    def baselines(self, indices: np.ndarray) -> dict[str, dict[str, float]]:
+        """Character ``"unigram"`` (add-one), ``"bigram"``, ``"trigram"`` (Witten-Bell), scored like :meth:`evaluate`.
+
+        Every kept symbol of the shard (counts) and of V (scored) is a target. Its history is
+        what :func:`padded_batch` feeds the model before it in the sentence: ``<eos>`` first,
+        ``<pad>`` standing for the zero state before that. The support is every id but ``<pad>``.
+        """
+        train = PackedSequences.pack(self.train.take(np.asarray(indices)))
+        train_history, val_history = (sentence_histories(s.ids, s.offsets, 3, self.vocab.eos_id, self.vocab.pad_id)
+                                      for s in (train, self.valid))  # (N, 2): the two previous inputs
+        result = {}
+        for name, order in (("unigram", 1), ("bigram", 2), ("trigram", 3)):
+            log_p = ngram_log_probs(train_history[:, 3 - order:], train.ids, val_history[:, 3 - order:],
+                                    self.valid.ids, len(self.vocab), support=np.arange(1, len(self.vocab)))
+            result[name] = {"val_loss": float(-log_p.mean()), "val_bpc": float(-log_p.mean() / math.log(2))}
+        return result
 
     def _batch(self, sequences: list[np.ndarray], device: str) -> LMBatch:
         return padded_batch(sequences, self.vocab.eos_id, self.vocab.pad_id, device)

@@ -16,6 +16,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from scaling_core.baselines import class_prior_metrics
 from scaling_core.data.mnist1d import NUM_CLASSES, mnist1d_pool
 from scaling_core.models.mnist1d_nets import MLP, ConvNet
 from scaling_core.validation import check_choice
@@ -113,6 +114,11 @@ class MNIST1DTask:
             errors += int((logits.argmax(1) != y).sum())
         n = len(y_val)
         return {"val_error": errors / n, "val_loss": loss / n}
+
+    def baselines(self, indices: np.ndarray) -> dict[str, dict[str, float]]:
+        """The shard's ``"class prior"`` scored on V (:func:`~scaling_core.baselines.class_prior_metrics`)."""
+        prior = class_prior_metrics(self.y.numpy()[np.asarray(indices)], self.y_val.numpy(), NUM_CLASSES)
+        return {"class prior": {"val_error": prior["top1_error"], "val_loss": prior["cross_entropy"]}}
 
 
 def mnist1d_task(n_train: int = 4000, n_val: int = 1000, seed: int = 0,

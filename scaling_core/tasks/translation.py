@@ -30,6 +30,7 @@ import torch
 import torch.nn.functional as F
 from torch.utils import _pytree as pytree
 
+from scaling_core.baselines import class_prior_metrics, ngram_log_probs
 from scaling_core.data.bpe import BOS_ID, EOS_ID, PAD_ID, train_bpe
 from scaling_core.data.g2p import SymbolTokenizer, characters, ipa_symbols, load_g2p
 from scaling_core.data.translation import load_multi30k, load_parallel
@@ -196,6 +197,26 @@ class TranslationTask:
             tokens += real.sum().item()
         return {"val_error": errors / tokens, "val_bits_per_token": nats / tokens / math.log(2),
                 "val_loss": nats / len(self.val_src), "val_tokens": tokens}
+
+    def baselines(self, indices: np.ndarray) -> dict[str, dict[str, float]]:
+        """Source-blind predictors of the shard's target tokens, scored like :meth:`evaluate`.
+
+        The tokens are each target sentence's ids then ``EOS_ID``, as :meth:`evaluate` scores
+        them. ``"unigram"``: their add-one unigram over every id but ``PAD_ID`` and ``BOS_ID``
+        (never targets), at every position: ``val_bits_per_token`` and the per-sentence ``val_loss``.
+        ``"most frequent"``: the shard's most frequent token (the unigram's argmax, ties to the
+        lowest id) output at every position: ``val_error``.
+        """
+        def tokens(sentences):  # ids of each sentence, then EOS_ID
+            return np.insert(np.concatenate(sentences), np.cumsum([len(t) for t in sentences]), EOS_ID)
+
+        train, val = tokens([self.train_tgt[i] for i in np.asarray(indices)]), tokens(self.val_tgt)
+        size = self.tgt_tokenizer.vocab_size
+        support = np.setdiff1d(np.arange(size), [PAD_ID, BOS_ID])
+        nats = -ngram_log_probs(np.zeros((len(train), 0)), train, np.zeros((len(val), 0)), val, size, support).sum()
+        return {"unigram": {"val_bits_per_token": float(nats / len(val) / math.log(2)),
+                            "val_loss": float(nats / len(self.val_src))},
+                "most frequent": {"val_error": class_prior_metrics(train, val, size)["top1_error"]}}
 
     def _val_batches(self, batch_size: int) -> Iterator[TranslationBatch]:
         order = np.argsort([len(t) for t in self.val_tgt], kind="stable")
