@@ -20,7 +20,7 @@ import pytest
 import torch
 
 import scaling_core.sweep.run as run_module
-import scaling_core.sweep.store as store_module
+import scaling_core.sweep.store_file as store_file_module
 from scaling_core.experiments.contract import all_sweep_specs, chapter_module, configure
 from scaling_core.sweep import cli
 from scaling_core.sweep.run import run_sweep
@@ -223,7 +223,7 @@ def _read_chapter(config, path: Path) -> int:
 @pytest.mark.parametrize("chapter", CHAPTERS)
 def test_a_committed_store_is_read_in_a_folder_nobody_may_write(tmp_path, monkeypatch, chapter):
     if os.geteuid() == 0:  # root writes whatever the modes say: the store sees the folder as read-only
-        monkeypatch.setattr(store_module, "_writable", lambda path: False)
+        monkeypatch.setattr(store_file_module, "_writable", lambda path: False)
     config, path = _read_only_copy(chapter, tmp_path / "checkout")
     before = _digest(path)
     _no_build(monkeypatch)
@@ -300,7 +300,7 @@ def test_a_log_left_beside_a_read_only_store_is_read_too(tmp_path, monkeypatch):
     pinned.execute("SELECT count(*) FROM trials").fetchall()
     writer._db.close()  # a writer that died without checkpointing
     assert Path(f"{path}-wal").stat().st_size > 0
-    monkeypatch.setattr(store_module, "_writable", lambda p: False)
+    monkeypatch.setattr(store_file_module, "_writable", lambda p: False)
     with Store(path, readonly=True) as store:
         assert store.to_frame()["key"].tolist() == ["a"]
     pinned.close()
