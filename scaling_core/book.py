@@ -27,6 +27,10 @@ from scaling_core.paths import REPO_ROOT
 from scaling_core.experiments.contract import CHAPTER_PARAMETERS, CHAPTERS, configure
 from scaling_core.profiles import PROFILES, ParameterError, check_choice
 
+KERNEL_ARGUMENTS = ["--IPKernelApp.log_level=ERROR"]
+"""The kernel logs errors only: its warning that a local kernel talks over unencrypted TCP (on
+every chapter) says nothing a reader can act on."""
+
 BOOK_FILES = ("_config.yml", "_toc.yml", "intro.md", "references.md", "book_assets")
 
 TRAINED_CHAPTERS = ("methodology", "nmt", "word_lm", "char_lm", "image", "speech")
@@ -124,6 +128,7 @@ def execute_chapter(
             papermill.execute_notebook(
                 str(ipynb), str(running), parameters=parameters, cwd=str(root),
                 kernel_name="python3", progress_bar=False, report_mode=False,
+                extra_arguments=KERNEL_ARGUMENTS,
             )
         except PapermillExecutionError as error:
             os.replace(running, failed)

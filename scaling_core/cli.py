@@ -12,6 +12,9 @@
     The chapters whose sweeps at a profile are not complete yet.
 ``scaling-core run-pending --profile paper --device cuda --budget 510 --out DIR``
     Run the next pending chapters for at most ``--budget`` seconds, stores into ``DIR``.
+``scaling-core list``
+    The chapters, the datasets each takes, and which results stores exist and are complete.
+``scaling-core --version`` (also ``python -m scaling_core``)
 """
 
 from __future__ import annotations
@@ -30,9 +33,20 @@ def parse_parameters(pairs: list[list[str]] | None) -> dict:
     return {name: yaml.safe_load(value) for name, value in pairs or []}
 
 
+def _show_progress() -> None:
+    """Chapters' kernels inherit this: each sweep shows its trials done and ETA on this terminal."""
+    import os
+
+    from scaling_core.experiments.curves import PROGRESS_ENV
+
+    os.environ.setdefault(PROGRESS_ENV, "1")
+
+
 def _chapter(args) -> int:
     from scaling_core.book import execute_chapter
     from scaling_core.sweep.budget import time_budget
+
+    _show_progress()
 
     with time_budget(args.time_budget):  # the kernel inherits the deadline through the environment
         path = execute_chapter(args.source, parse_parameters(args.parameters), args.output_dir)
@@ -74,8 +88,35 @@ def _run_pending(args) -> int:
     return 0
 
 
+def _list(args) -> int:
+    from scaling_core.catalog import catalog, format_catalog
+
+    print(format_catalog(catalog(tuple(args.profiles) if args.profiles else PROFILES)))
+    return 0
+
+
+def plain(text: str) -> str:
+    """Help text without reStructuredText markup (double backticks, ``:func:`` roles)."""
+    import re
+
+    text = re.sub(r":\w+:`~?([^`]+)`", r"\1", text)
+    return text.replace("``", "")
+
+
+def version() -> str:
+    """The installed package's version (the source tree's when it is not installed)."""
+    from importlib import metadata
+
+    try:
+        return metadata.version("scaling-core")
+    except metadata.PackageNotFoundError:
+        return "unknown (not installed)"
+
+
 def _book(args) -> int:
     from scaling_core.book import build_book
+
+    _show_progress()
 
     html = build_book(
         profile=args.profile,
@@ -99,10 +140,21 @@ def _seconds(text: str) -> float:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="scaling-core", description=__doc__.splitlines()[0])
+    from scaling_core.experiments.contract import CHAPTER_PARAMETERS, CHAPTERS
+
+    parser = argparse.ArgumentParser(prog="scaling-core", description=plain(__doc__.splitlines()[0]),
+                                     epilog=plain("\n".join(__doc__.splitlines()[2:])),
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--version", action="version", version=f"scaling-core {version()}")
     sub = parser.add_subparsers(dest="command", required=True)
 
-    chapter = sub.add_parser("chapter", help="execute one chapter with papermill parameters")
+    chapter = sub.add_parser(
+        "chapter", help="execute one chapter with papermill parameters",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog=(f"chapters: {', '.join(CHAPTERS)}\n"
+                f"parameters (-p NAME VALUE): {', '.join(CHAPTER_PARAMETERS)}; profile is one of "
+                f"{', '.join(PROFILES)}\n"
+                "example: scaling-core chapter image -p profile smoke -p seed 3"))
     chapter.add_argument("source", help="chapter key (counting) or path (chapters/counting.md)")
     chapter.add_argument("-p", "--parameter", dest="parameters", nargs=2, action="append",
                          metavar=("NAME", "VALUE"), help="papermill parameter, e.g. -p profile smoke")
@@ -133,6 +185,10 @@ def build_parser() -> argparse.ArgumentParser:
                         help="folder of the stores to resume (default: the repository's results/)")
     runner.add_argument("--seed", type=int, default=0)
     runner.set_defaults(handler=_run_pending)
+
+    listing = sub.add_parser("list", help="chapters, their datasets, and which results stores are complete")
+    listing.add_argument("--profiles", nargs="*", default=None, help=f"some of {', '.join(PROFILES)} (default all)")
+    listing.set_defaults(handler=_list)
 
     book = sub.add_parser("book", help="execute every chapter and build the HTML book")
     book.add_argument("--profile", default="laptop", help=f"one of {', '.join(PROFILES)}")

@@ -35,16 +35,27 @@ UNMEASURED = "zero error on V"
 """Label of winners whose metric is zero: below what V can resolve, off a log-log fit."""
 
 
+PROGRESS_ENV = "SCALING_CORE_PROGRESS"
+"""Set to ``1`` (``scaling-core chapter`` and ``book`` do) to show every chapter's sweep progress."""
+
+
+def show_progress(progress: bool) -> bool:
+    """``progress``, or whether :data:`PROGRESS_ENV` asks for progress bars."""
+    return bool(progress) or os.environ.get(PROGRESS_ENV) == "1"
+
+
 def run(spec: SweepSpec, store: str | Path, device: str = "cpu", workers: int = 1,
         history: bool = False, progress: bool = False) -> pd.DataFrame:
     """Run, resume or only read ``spec`` in ``store`` with local worker processes.
+
+    ``progress`` (or :data:`PROGRESS_ENV`) shows trials done and the ETA on the terminal.
 
     On a CPU ``workers`` processes (capped at the machine's cores; one trains
     in-process); on a GPU the executor's own processes per device and stacks
     (:func:`~scaling_core.sweep.executors.local_executor`).
     """
     with local_executor(device, workers) as executor:
-        return run_sweep(spec, store, executor, progress=progress, history=history)
+        return run_sweep(spec, store, executor, progress=show_progress(progress), history=history)
 
 
 def run_all(specs: list[SweepSpec], store: str | Path, device: str = "cpu", workers: int = 1,
@@ -72,7 +83,7 @@ def run_all(specs: list[SweepSpec], store: str | Path, device: str = "cpu", work
     def one(spec: SweepSpec) -> pd.DataFrame:
         executor = local_executor(device, each, trials_per_device=1 if gpu else None, pool=True)
         with executor:
-            return run_sweep(spec, store, executor, progress=progress)
+            return run_sweep(spec, store, executor, progress=show_progress(progress))
 
     with ThreadPoolExecutor(max_workers=together) as pool:
         return list(pool.map(one, specs))

@@ -55,8 +55,12 @@ SHOWN_COLUMNS = ["shard", "shard_units", "family", "size", "lr", "batch_size", "
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
     """Register the ``sweep`` subcommand (with ``run`` and ``show``) on ``subparsers``."""
+    from scaling_core.cli import plain
+
     parser = subparsers.add_parser("sweep", help="run, resume or inspect a learning-curve sweep",
-                                   description=__doc__.split("\n\n")[0])
+                                   description=plain(__doc__.split("\n\n")[0]),
+                                   epilog=plain(__doc__.split("\n\n", 1)[1]),
+                                   formatter_class=argparse.RawDescriptionHelpFormatter)
     actions = parser.add_subparsers(dest="sweep_action", required=True)
     runner = actions.add_parser("run", help="run or resume a sweep")
     runner.add_argument("config", nargs="?", help="YAML file with the sweep spec")

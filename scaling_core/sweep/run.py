@@ -26,6 +26,7 @@ the store records of a completed sweep, and its staleness, :mod:`scaling_core.sw
 from __future__ import annotations
 
 import json
+import sys
 import time
 from dataclasses import replace
 from pathlib import Path
@@ -69,7 +70,9 @@ def run_sweep(
     executor : LocalExecutor or RayExecutor, optional
         Default: one in-process worker.
     progress : bool
-        Show a progress bar with ETA.
+        Show a progress bar with ETA (trials done of about how many), on the process's own
+        standard error: inside a notebook kernel that is the terminal that started it (e.g.
+        ``scaling-core chapter``), not a cell's output.
     history : bool
         Include each trial's evaluations (a list of dicts per row).
     deadline : float, optional
@@ -159,8 +162,8 @@ class _Sweep:
     def run(self, progress: bool) -> list[str]:
         keys: list[str] = []
         winners: dict[str, tuple[float, float]] = {}  # family -> (best size, its shard units)
-        with tqdm(total=self._expected_trials(), disable=not progress, desc=self.spec.name,
-                  unit="trial") as bar, self.store.heartbeat(self.owner):
+        with tqdm(total=self._expected_trials(), disable=not progress, desc=self.spec.name, unit="trial",
+                  file=sys.__stderr__ or sys.stderr) as bar, self.store.heartbeat(self.owner):
             try:
                 for shard in self.shards:
                     self._check_budget(bar)
