@@ -31,7 +31,7 @@ KERNEL_ARGUMENTS = ["--IPKernelApp.log_level=ERROR"]
 """The kernel logs errors only: its warning that a local kernel talks over unencrypted TCP (on
 every chapter) says nothing a reader can act on."""
 
-BOOK_FILES = ("_config.yml", "_toc.yml", "intro.md", "references.md", "book_assets")
+BOOK_FILES = ("_config.yml", "_toc.yml", "intro.md", "references.md", "references.bib", "book_assets")
 
 TRAINED_CHAPTERS = ("methodology", "nmt", "word_lm", "char_lm", "image", "speech")
 """Chapters whose figures come from trained sweeps (a ``paper`` book needs their paper stores)."""
