@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import itertools
+import os
 import time
 import warnings
 
@@ -39,6 +40,8 @@ from scaling_core.fit import (
 )
 from scaling_core.data.fit_cases import external_curves, nmt_reference_errors
 from scaling_core.profiles import default_data_dir
+
+os.environ["SCALING_CORE_FIT_CACHE"] = "off"  # time and score the computation, never a stored result
 
 EXPONENTS = (-0.1, -0.3, -0.5)
 NOISE_LEVELS = (0.01, 0.02, 0.05)

@@ -13,6 +13,7 @@ figures come from and why.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import subprocess
@@ -38,6 +39,17 @@ TRAINED_CHAPTERS = ("methodology", "nmt", "word_lm", "char_lm", "image", "speech
 READS_STORES = ("implications",)
 """Chapters that read the trained chapters' stores at their own profile."""
 FALLBACK = "laptop"
+DEFAULT_JOBS = 2
+"""Chapters :func:`build_book` executes at once (one kernel per core of a 2-core machine) when none trains."""
+EXPECTED_SECONDS = {"implications": 77, "word_lm": 24, "nmt": 22, "char_lm": 18, "image": 16, "methodology": 14,
+                    "counting": 14, "speech": 11}
+"""CPU seconds of each chapter at ``laptop`` from the committed stores with an empty fit cache
+(``benchmarks/bench_book.py --cold``, 2-core machine): a parallel build starts the longest first."""
+
+
+def execution_order(keys: list[str]) -> list[str]:
+    """``keys`` longest first (by :data:`EXPECTED_SECONDS`; ties and unknown chapters keep their order)."""
+    return sorted(keys, key=lambda key: -EXPECTED_SECONDS.get(key, 0))
 
 
 class ChapterError(RuntimeError):
@@ -228,6 +240,138 @@ def _executed_profiles(keys: list[str], book_root: Path) -> list[tuple[str, str,
     return rows
 
 
+def book_jobs(rows: list[tuple[str, str, str]], parameters: Mapping[str, Any] | None = None,
+              jobs: int | None = None) -> tuple[int, str]:
+    """How many of the chapters ``rows`` (key, profile, why) to execute at once, and why only one.
+
+    ``jobs`` (default :data:`DEFAULT_JOBS`, at most the machine's cores) when every trained
+    chapter among them finds all its sweeps complete in its store (it only reads them);
+    one when a chapter would train, since its sweep already uses the cores (and a chapter
+    whose stores cannot be checked counts as training).
+    """
+    jobs = min(DEFAULT_JOBS if jobs is None else int(jobs), os.cpu_count() or 1, len(rows))
+    if jobs <= 1:
+        return 1, ""
+    parameters = dict(parameters or {})
+    training = [key for key, used, _ in rows if key in TRAINED_CHAPTERS and not _stores_complete(key, used, parameters)]
+    if training:
+        return 1, f"{', '.join(training)} {'has' if len(training) == 1 else 'have'} sweeps to train"
+    return jobs, ""
+
+
+def _stores_complete(key: str, profile: str, parameters: Mapping[str, Any]) -> bool:
+    """Whether every sweep of chapter ``key`` at ``profile`` (and the given dataset and seed) is complete."""
+    from scaling_core.pending import chapter_config, status
+
+    try:
+        _, config = chapter_config(key, profile, parameters.get("dataset"), seed=int(parameters.get("seed", 0)))
+        state = status(key, config.dataset, profile, seed=int(parameters.get("seed", 0)))
+    except Exception:  # noqa: BLE001 - whatever stops the check, the chapter may train: run it alone
+        return False
+    return state.complete == state.sweeps
+
+
+def execute_chapters(rows: list[tuple[str, str, str]], parameters: Mapping[str, Any] | None, output_dir: Path,
+                     root: Path = REPO_ROOT, jobs: int = 1, log=print) -> list[Path]:
+    """Execute the chapters ``rows`` (key, profile, why) into ``output_dir``, ``jobs`` at a time.
+
+    One at a time in ``rows`` order, as :func:`execute_chapter` does; with ``jobs > 1``,
+    every chapter's parameters are checked first, then each chapter runs in a worker
+    process of its own (its own kernel), longest first (:func:`execution_order`). The
+    kernels' threads are set by :func:`kernel_threads`. The first chapter that fails
+    stops the chapters not yet started; the running ones finish, and its
+    :class:`ChapterError` is raised as in a serial build.
+    """
+    parameters = dict(parameters or {})
+    plan = {key: ({**parameters, "profile": used}, why) for key, used, why in rows}
+    if jobs <= 1:
+        paths = []
+        with _environment(kernel_threads(1)):
+            for key, (chosen, why) in plan.items():
+                log(f"executing {key} (profile {chosen['profile']}{'; ' + why if why else ''})")
+                paths.append(execute_chapter(key, chosen, output_dir, root))
+        return paths
+    import concurrent.futures
+    import multiprocessing
+    import time
+
+    for key, (chosen, _) in plan.items():  # a bad parameter stops the build before any kernel starts
+        check_parameters(chapter_source(key, root), chosen)
+    order = execution_order(list(plan))
+    log(f"executing {len(order)} chapters, {jobs} at a time, longest first: {', '.join(order)}")
+    done, failure, started = {}, None, time.perf_counter()
+    with concurrent.futures.ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("spawn"),
+                                                initializer=_set_environment, initargs=(kernel_threads(jobs),)) as pool:
+        futures = {}
+        for key in order:
+            chosen, why = plan[key]
+            log(f"executing {key} (profile {chosen['profile']}{'; ' + why if why else ''})")
+            futures[pool.submit(_execute_in_worker, key, chosen, str(output_dir), str(root))] = key
+        for future in concurrent.futures.as_completed(futures):
+            key = futures[future]
+            if future.cancelled():
+                continue
+            outcome, value = future.result()
+            if outcome == "ok":
+                done[key] = Path(value)
+                log(f"executed {key} ({time.perf_counter() - started:.0f} s into the build)")
+                continue
+            if failure is None:
+                failure = ChapterError(value) if outcome == "chapter" else RuntimeError(value)
+                for other in futures:
+                    other.cancel()  # the chapters not started yet; the running ones finish
+    if failure is not None:
+        raise failure
+    return [done[key] for key in plan]
+
+
+def kernel_threads(jobs: int) -> dict[str, str]:
+    """Thread settings for the kernels of a book build executing ``jobs`` chapters at once.
+
+    NumPy's and SciPy's OpenBLAS gets one thread: the chapters' fits solve matrices of a
+    few rows, on which its extra threads only spin (a chapter's fits took twice the CPU
+    time and longer on an idle 2-core machine with them). With ``jobs > 1`` the OpenMP and
+    MKL threads (torch's) share the cores among the jobs too. A variable already set in
+    the environment is left as it is.
+    """
+    settings = {"OPENBLAS_NUM_THREADS": "1"}
+    if jobs > 1:
+        share = str(max(1, (os.cpu_count() or 1) // jobs))
+        settings.update(OMP_NUM_THREADS=share, MKL_NUM_THREADS=share)
+    return {name: value for name, value in settings.items() if name not in os.environ}
+
+
+def _set_environment(settings: Mapping[str, str]) -> None:
+    os.environ.update(settings)
+
+
+@contextlib.contextmanager
+def _environment(settings: Mapping[str, str]):
+    """``os.environ`` with ``settings`` (inherited by the kernels started inside), restored afterwards."""
+    saved = {name: os.environ.get(name) for name in settings}
+    os.environ.update(settings)
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+
+def _execute_in_worker(key: str, parameters: dict, output_dir: str, root: str) -> tuple[str, str]:
+    """:func:`execute_chapter` in a worker process: ``("ok", path)``, or the failure's kind and one line."""
+    try:
+        return "ok", str(execute_chapter(key, parameters, Path(output_dir), Path(root)))
+    except ChapterError as error:
+        return "chapter", str(error)
+    except Exception as error:  # noqa: BLE001 - any other error crosses the process boundary as text
+        import traceback
+
+        return "other", f"{key}: {type(error).__name__}: {error}\n{traceback.format_exc()}"
+
+
 def build_book(
     profile: str = "laptop",
     chapters: list[str] | None = None,
@@ -236,23 +380,27 @@ def build_book(
     execute: bool = True,
     root: Path = REPO_ROOT,
     log=print,
+    jobs: int | None = None,
 ) -> Path:
     """Execute every chapter at ``profile`` and build the HTML book; return the HTML folder.
 
     With ``staging``, the book is assembled in that folder instead of the repository
     (the executed notebooks go to ``<staging>/book``, the HTML to ``<staging>/_build/html``).
     With ``execute=False``, the notebooks already in ``book/`` are compiled as they are.
+    ``jobs`` chapters (default :data:`DEFAULT_JOBS`) are executed at once when none of them
+    has a sweep to train (:func:`book_jobs`); each chapter's notebook and failure are
+    those of :func:`execute_chapter`.
     """
     check_choice("profile", profile, PROFILES)
     book_root = stage_book(Path(staging)) if staging else root
     keys = chapters or toc_chapters(root)
     rows = []
-    for key in keys:
-        used, why = chapter_profile(key, profile, root)
-        rows.append((key, used, why))
-        if execute:
-            log(f"executing {key} (profile {used}{'; ' + why if why else ''})")
-            execute_chapter(key, {**dict(parameters or {}), "profile": used}, book_root / "book", root)
+    if execute:
+        rows = [(key, *chapter_profile(key, profile, root)) for key in keys]
+        jobs, why_serial = book_jobs(rows, parameters, jobs)
+        if why_serial:
+            log(f"executing one chapter at a time: {why_serial}")
+        execute_chapters(rows, parameters, book_root / "book", root, jobs, log)
     write_profiles(rows if execute else _executed_profiles(keys, book_root), book_root)
     log("building html")
     return build_html(book_root)

@@ -124,6 +124,7 @@ def _book(args) -> int:
         parameters=parse_parameters(args.parameters),
         staging=args.staging,
         execute=not args.no_execute,
+        jobs=args.jobs,
     )
     print(f"book -> {html / 'index.html'}")
     return 0
@@ -197,6 +198,8 @@ def build_parser() -> argparse.ArgumentParser:
                       metavar=("NAME", "VALUE"), help="extra papermill parameter for every chapter")
     book.add_argument("--staging", default=None, help="assemble and build the book in this folder")
     book.add_argument("--no-execute", action="store_true", help="build from the notebooks already in book/")
+    book.add_argument("--jobs", type=int, default=None, metavar="N",
+                      help="chapters executed at once when none trains (default 2; 1: one at a time)")
     book.set_defaults(handler=_book)
 
     try:

@@ -8,22 +8,51 @@ import numpy as np
 
 
 def plain(value):
-    """Convert numpy scalars to Python numbers (numpy 2's repr ``np.float64(...)`` breaks formatting)."""
+    """Convert numpy scalars to Python numbers (numpy 2's repr ``np.float64(...)`` breaks formatting).
+
+    An integral float becomes an int, so that a size glued without a format spec reads
+    ``1024``, not ``1024.0`` (a spec such as ``:.1f`` still applies).
+    """
     if isinstance(value, np.generic):
-        return value.item()
+        value = value.item()
     if isinstance(value, numbers.Integral) and not isinstance(value, bool):
+        return int(value)
+    if isinstance(value, float) and value.is_integer() and abs(value) < 1e15:
         return int(value)
     return value
 
 
-def glue(name: str, value, display: bool = False):
+GLUE_KINDS = ("count", "number", "percent", "multiple")
+"""Kinds :func:`glue` formats with :mod:`scaling_core.formatting` before storing."""
+
+
+def formatted(value, kind: str, digits: int = 3) -> str:
+    """``value`` as the prose should read it: a ``count`` (``1,024``), a ``number`` (3
+    significant digits, no e-notation), a ``percent`` (of a share) or a data ``multiple``."""
+    from scaling_core import formatting
+
+    if kind == "count":
+        return formatting.count(value)
+    if kind == "number":
+        return formatting.number(value, digits)
+    if kind == "percent":
+        return formatting.percent(value, digits)
+    if kind == "multiple":
+        return formatting.multiple(value, digits=digits)
+    raise ValueError(f"parameter 'kind' got {kind!r}; allowed: {', '.join(GLUE_KINDS)}")
+
+
+def glue(name: str, value, display: bool = False, kind: str | None = None):
     """Store ``value`` under ``name`` for ``{glue:text}`name:.3f``` in the chapter's prose.
 
-    A thin wrapper around :func:`myst_nb.glue` that stores plain Python numbers.
+    A thin wrapper around :func:`myst_nb.glue` that stores plain Python numbers; with a
+    ``kind`` (:data:`GLUE_KINDS`) it stores the text :func:`formatted` makes of the value
+    instead, for prose that uses it without a format spec (``{glue:text}`name```).
     """
     from myst_nb import glue as myst_glue
 
-    return myst_glue(name, plain(value), display=display)
+    stored = formatted(value, kind) if kind is not None else plain(value)
+    return myst_glue(name, stored, display=display)
 
 
 def run_command(chapter: str, profile: str, seed: int, **parameters) -> str:

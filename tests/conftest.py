@@ -29,3 +29,14 @@ def _isolated_cache(tmp_path_factory, monkeypatch):
     root = tmp_path_factory.getbasetemp()
     monkeypatch.setenv("SCALING_CORE_CACHE", str(root / "cache"))
     monkeypatch.setenv("SCALING_CORE_RESULTS", str(root / "results"))
+
+
+@pytest.fixture(scope="session")
+def smoke_html(tmp_path_factory) -> Path:
+    """HTML of the book at the smoke profile: the one `make test` built, else built here (once a session)."""
+    from scaling_core.book import build_book
+
+    prebuilt = os.environ.get("SCALING_CORE_SMOKE_BOOK")
+    if prebuilt and (Path(prebuilt) / "_build" / "html" / "index.html").exists():
+        return (Path(prebuilt) / "_build" / "html").resolve()
+    return build_book(profile="smoke", staging=tmp_path_factory.mktemp("smoke-book"), log=lambda _: None)

@@ -11,21 +11,12 @@ from pathlib import Path
 
 import pytest
 
-from scaling_core.book import build_book, toc_chapters
+from scaling_core.book import toc_chapters
 from scaling_core.cli import main
 
 REPO = Path(__file__).resolve().parent.parent
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 ALLOWED_CONSOLE = ("THEBE_JS_URL",)  # jupyter-book 1.x declares it twice on every page
-
-
-@pytest.fixture(scope="session")
-def smoke_html(tmp_path_factory) -> Path:
-    """HTML of the book at the smoke profile: the one `make test` built, else built here."""
-    prebuilt = os.environ.get("SCALING_CORE_SMOKE_BOOK")
-    if prebuilt and (Path(prebuilt) / "_build" / "html" / "index.html").exists():
-        return (Path(prebuilt) / "_build" / "html").resolve()
-    return build_book(profile="smoke", staging=tmp_path_factory.mktemp("smoke-book"), log=lambda _: None)
 
 
 def render(page: Path, tmp_path: Path) -> tuple[str, list[str]]:

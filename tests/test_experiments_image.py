@@ -237,3 +237,20 @@ def test_a_starved_or_short_curve_claims_no_power_law_in_the_tables(stop, kind):
     exponents = experiment.exponent_table(learning)
     assert not exponents["agrees"].any() and exponents["verdict"].str.startswith(kind).all()
     assert verdicts.claim(curve.verdict, "Top-1 error").startswith("Top-1 error does not measure a power law")
+
+
+def test_table1_comparison_says_why_table1_differs_from_the_chapter():
+    from types import SimpleNamespace
+
+    trials = _three_region_trials()
+    ours = experiment.metric_curve(trials, "val_top1_error", 10_000, bootstrap=0, region_bootstrap=0)
+
+    def row(beta):
+        return SimpleNamespace(chapter="image", fit=SimpleNamespace(beta_=beta), trials=trials, metric="val_top1_error",
+                               profile="smoke", dataset="mnist1d", baselines=None, best=ours.best)
+
+    assert experiment.table1_comparison([row(ours.power_law.beta_)]) == (
+        "Table 1's image rows carry the same exponents as the image chapter.")
+    sentence = experiment.table1_comparison([row(-1.895)])
+    assert "-1.90" in sentence and f"{ours.power_law.beta_:.3g}"[:4] in sentence and "because the chapter" in sentence
+    assert experiment.table1_comparison([]).startswith("Table 1 has no fitted image rows")

@@ -131,7 +131,8 @@ def test_table1_recovers_the_exponents_of_a_synthetic_store(toy):
     assert lstm["decades"] == pytest.approx(np.log10(64)) and lstm["optimizer"] == "sgd"
     assert bool(lstm["paper_inside"]) and not bool(table.iloc[1]["paper_inside"])  # -0.2 is far off
     shown = table1.display_table(table)
-    assert shown["our beta_g [95 %]"].iloc[0].startswith(f"{lstm['beta_g']:.3f} [")
+    assert shown["our beta_g (95 % interval)"].iloc[0].startswith(f"{lstm['beta_g']:.3f} (")
+    assert "<th></th>" not in shown._repr_html_()  # no index column
     assert lstm["verdict"] == "measured" and bool(lstm["agrees"])
     assert shown["verdict"].iloc[0].startswith("power law measured over 1.8 decades")
 
@@ -156,7 +157,8 @@ def test_too_few_shards_gives_a_note_not_a_crash(monkeypatch):
     curves = table1.fit_curves(table1.collect("smoke", 0, chapters=("toy_domain",))[0], bootstrap=50)
     table = table1.table1(curves)
     assert curves[0].fit is None and curves[0].note.startswith("not enough points: 2 shard(s)")
-    assert np.isnan(table["beta_g"].iloc[0]) and table1.display_table(table).iloc[0, 4] == "not fitted"
+    assert np.isnan(table["beta_g"].iloc[0])
+    assert table1.display_table(table)["our beta_g (95 % interval)"].iloc[0] == "not fitted"
 
 
 def test_fit_from_may_be_given_per_profile(monkeypatch):

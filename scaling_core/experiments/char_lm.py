@@ -23,6 +23,7 @@ import altair as alt
 import numpy as np
 import pandas as pd
 
+from scaling_core import charts
 from scaling_core.data.lm_corpora import CHAR_DATASETS
 from scaling_core.experiments import compare, contract, curves, lm_scales, verdicts
 from scaling_core.experiments.lm_scales import lm_scale
@@ -242,6 +243,72 @@ def flattening_verdict(best: pd.DataFrame, verdict: verdicts.Verdict | None = No
     return f"Over the last {doublings} doublings ({span}) the loss still falls by {gain:.1f} %."
 
 
+VERDICT_PHRASES = {"measured": "the {name} curve follows a power law",
+                   "starved": "the {name} search is starved",
+                   "too short": "the {name} curve's power-law region is too short",
+                   "no learning": "the {name} winners do not learn below the baseline"}
+"""How the comparison sentence names each verdict kind (``{name}``: the optimizer)."""
+
+
+def _detail(text: str) -> str:
+    """The part of a verdict text after its kind, without nested parentheses."""
+    detail = (text.split(": ", 1) + [""])[1]
+    return detail.replace(" (", ", ").replace("(", "").replace(")", "")
+
+
+def verdict_comparison(judged: dict) -> str:
+    """One sentence comparing what the SGD and Adam curves measure (not one template sentence per optimizer)."""
+    measured = [o for o, v in judged.items() if v.measured]
+    if len(measured) == len(judged):
+        spans = " and ".join(f"{judged[o].decades:.1f} decades with {OPTIMIZERS[o]}" for o in judged)
+        return f"Both curves follow a power law, over {spans}."
+    clauses = [VERDICT_PHRASES.get(v.kind, "the {name} curve is " + v.kind).format(name=OPTIMIZERS[o])
+               + (f" ({_detail(v.text)})" if _detail(v.text) else "") for o, v in judged.items() if not v.measured]
+    if not measured:
+        return "Neither curve measures a power law here: " + ", and ".join(clauses) + "."
+    good = judged[measured[0]]
+    return (f"Only the {OPTIMIZERS[measured[0]]} curve measures a power law (over {good.decades:.1f} decades, "
+            f"{good.points} shards); " + ", and ".join(clauses) + ".")
+
+
+def size_comparison(sizes: dict) -> str:
+    """One sentence comparing the model-size verdicts under the two optimizers."""
+    values = " and ".join(f"{v.beta_p:.2f} under {OPTIMIZERS[o]}" for o, v in sizes.items())
+    kinds = {v.kind for v in sizes.values()}
+    if kinds == {"not measured"}:
+        return (f"neither optimizer's model-size curve is a measurement, since neither learning curve measures "
+                f"a power law (beta_p = {values}).")
+    if kinds == {"sublinear"}:
+        return f"the best RHN grows sublinearly with the data under both optimizers (beta_p = {values})."
+    return ("the model-size verdicts differ: " + "; ".join(f"under {OPTIMIZERS[o]}, {v.text}" for o, v in sizes.items())
+            + ".")
+
+
+def flattening_comparison(winners: dict, judged: dict | None = None, doublings: int = 3) -> str:
+    """How much each optimizer's loss falls over the last ``doublings`` shards, in one comparison.
+
+    Less than 2 % means a curve has flattened; its verdict (:data:`FLATTENING_CAUSES`) says
+    what that may come from.
+    """
+    gains, spans = {}, set()
+    for optimizer, best in winners.items():
+        rows = best.sort_values("shard_units").tail(doublings + 1)
+        start, end = rows.iloc[0], rows.iloc[-1]
+        gains[optimizer] = 100 * (1 - end[METRIC] / start[METRIC])
+        spans.add((start["shard_units"], end["shard_units"]))
+    span = (f" (from {min(a for a, _ in spans):,.0f} to {max(b for _, b in spans):,.0f} {UNIT})"
+            if len(spans) == 1 else "")
+    falls = " and ".join(f"{gains[o]:.1f} % with {OPTIMIZERS[o]}" for o in winners)
+    sentence = f"Over the last {doublings} doublings{span} the loss falls by {falls}."
+    flat = [o for o in winners if gains[o] < 2]
+    if not flat:
+        return sentence + " Neither curve has flattened."
+    which = "Both curves have" if len(flat) == len(winners) else f"The {OPTIMIZERS[flat[0]]} curve has"
+    causes = [f"for {OPTIMIZERS[o]}, {FLATTENING_CAUSES[judged[o].kind]}" for o in flat
+              if judged is not None and judged[o].kind in FLATTENING_CAUSES]
+    return f"{sentence} {which} flattened" + (": " + "; ".join(causes) if causes else "") + "."
+
+
 def table1(fits: dict, judged: dict | None = None) -> pd.DataFrame:
     """The chapter's Table 1 row: the paper's exponent beside ours (Adam search), with the curve's verdict.
 
@@ -270,7 +337,7 @@ def optimizers_chart(winners: dict, fits: dict, baselines: dict | None = None) -
                                 title="Character LMs (RHN, depth 10): best model per shard, SGD and Adam")
     bars = pd.concat([curves.baseline_lines(b, METRIC) for b in (baselines or {}).values()] or [pd.DataFrame()])
     bars = bars.drop_duplicates(["shard_units", "baseline"]) if len(bars) else bars
-    return alt.layer(chart, curves.baseline_layer(bars, METRIC)) if len(bars) else chart
+    return charts.layer(chart, curves.baseline_layer(bars, METRIC)) if len(bars) else chart
 
 
 def model_sizes_chart(winners: dict, fits: dict) -> alt.Chart:

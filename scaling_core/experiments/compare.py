@@ -208,4 +208,4 @@ def drift_chart(drift: pd.DataFrame, metric: str, unit: str, highlight: pd.DataF
     if highlight is not None and len(highlight):
         layers.append(alt.Chart(highlight).mark_point(size=220, color="black").encode(
             x="shard_units:Q", y="excess:Q", tooltip=[c for c in highlight.columns if c != "in_fit"]))
-    return alt.layer(*layers).properties(title="Distance of each winner from its power law")
+    return charts.finish(alt.layer(*layers).properties(title="Distance of each winner from its power law"))

@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 from scipy import special
 
-from scaling_core import counting
+from scaling_core import charts, counting
 from scaling_core.counting import LOSSES, THEORY_EXPONENTS, NoisyContexts
 from scaling_core.fit import PowerLawConstantFit, PowerLawFit
 from scaling_core.profiles import ChapterConfig, ParameterError
@@ -156,7 +156,7 @@ def step_table(j_values) -> pd.DataFrame:
 
 
 def _log(title: str) -> dict:
-    return {"title": title, "scale": alt.Scale(type="log"), "axis": alt.Axis(format="~g")}
+    return charts.log_axis(title)
 
 
 def comparison_chart(table: pd.DataFrame, title: str = "") -> alt.LayerChart:
@@ -171,7 +171,7 @@ def comparison_chart(table: pd.DataFrame, title: str = "") -> alt.LayerChart:
     points = alt.Chart(monte_carlo).mark_point(color="black", filled=True, size=25).encode(
         x="m:Q", y="mc_mean:Q", tooltip=["m", "exact", "mc_mean", "mc_stderr", "ratio"])
     bars = alt.Chart(monte_carlo).mark_rule(color="black").encode(x="m:Q", y="low:Q", y2="high:Q")
-    return alt.layer(lines, bars, points).properties(title=title)
+    return charts.finish(alt.layer(lines, bars, points).properties(title=title))
 
 
 def bias_loss_frame(sizes, biases, losses=LOSSES) -> pd.DataFrame:
@@ -215,8 +215,8 @@ def interactive_bias_chart(sizes, biases, losses=LOSSES) -> alt.LayerChart:
     tail = base.mark_line(strokeDash=[5, 3], color="black").encode(y="asymptote:Q")
     label = alt.Chart(_fit_labels(sizes, biases, losses)).mark_text(align="left", x=5, y=-8).encode(
         text="label:N").transform_filter(selected)
-    return alt.layer(fair, exact.transform_filter(selected), tail.transform_filter(selected), label).add_params(
-        bias, chosen).properties(title="Counting model: exact expected loss (dashed: asymptote)")
+    return charts.finish(alt.layer(fair, exact.transform_filter(selected), tail.transform_filter(selected), label).add_params(
+        bias, chosen).properties(title="Counting model: exact expected loss (dashed: asymptote)"))
 
 
 def three_regions_table(world: NoisyContexts, sizes, repeats: int = 3, seed: int = 0) -> pd.DataFrame:
@@ -246,6 +246,24 @@ def floor_fit(table: pd.DataFrame) -> dict:
             "gamma_low": fit.gamma_ci_[0], "gamma_high": fit.gamma_ci_[1]}
 
 
+def fit_table(fits: dict, digits: int = 4):
+    """Fits (the dicts of :func:`fit_exponent`, :func:`floor_fit`; by name) as one table for reading.
+
+    One row per fit: alpha, beta with its 95 % interval, and gamma with its interval where
+    the form has a floor.
+    """
+    from scaling_core import formatting
+
+    rows = [{"fit": name, "alpha": fit.get("alpha"), "beta": fit.get("beta"),
+             "95 % interval of beta": formatting.interval(fit.get("beta_low"), fit.get("beta_high"), digits),
+             "gamma (floor)": fit.get("gamma"),
+             "95 % interval of gamma": formatting.interval(fit.get("gamma_low"), fit.get("gamma_high"), digits)}
+            for name, fit in fits.items()]
+    frame = pd.DataFrame(rows)
+    frame = frame.drop(columns=[c for c in frame if frame[c].isna().all() or (frame[c] == formatting.MISSING).all()])
+    return formatting.display(frame, digits=digits, empty="No fit was made.")
+
+
 def three_regions_chart(table: pd.DataFrame, world: NoisyContexts) -> alt.LayerChart:
     """The toy's learning curve on log-log axes with its three regions shaded and the two limits drawn."""
     edges = np.sqrt(table.m.to_numpy()[1:] * table.m.to_numpy()[:-1])
@@ -256,7 +274,7 @@ def three_regions_chart(table: pd.DataFrame, world: NoisyContexts) -> alt.LayerC
     x = alt.X("m:Q", **_log("training-set size m"))
     shade = alt.Chart(spans).mark_rect(opacity=0.15).encode(
         x=alt.X("start:Q", **_log("training-set size m")), x2="end:Q",
-        color=alt.Color("region:N", sort=["small data", "power law", "irreducible error"], title="region"))
+        color=charts.region_color(spans))
     names = alt.Chart(spans).mark_text(y=10, fontWeight="bold").encode(x="middle:Q", text="region:N")
     limits = pd.DataFrame({"limit": ["best guess", "irreducible error"],
                            "error": [world.best_guess_error, world.irreducible_error]})
@@ -266,4 +284,4 @@ def three_regions_chart(table: pd.DataFrame, world: NoisyContexts) -> alt.LayerC
     curve = alt.Chart(series).mark_line(point=alt.OverlayMarkDef(color="black"), color="black").encode(
         x=x, y=alt.Y("value:Q", **_log("test error (noisy labels)")), tooltip=["m", "curve", "value", "region"],
         strokeDash=alt.StrokeDash("curve:N", sort=["test error"], title=None))
-    return alt.layer(shade, names, rules, curve).properties(title="Three regions of a learning curve (toy)")
+    return charts.finish(alt.layer(shade, names, rules, curve).properties(title="Three regions of a learning curve (toy)"))

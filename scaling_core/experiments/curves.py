@@ -184,7 +184,7 @@ def learning_curve_chart(best: pd.DataFrame, fit, metric: str, unit: str, title:
         title=title or f"Learning curve: beta_g = {fit.beta_:.3f}",
         tooltip=["shard_units", "family", "size", "num_params", "stop_reason", metric])
     lines = baseline_lines(baselines, metric)
-    return alt.layer(chart, baseline_layer(lines, metric)) if len(lines) else chart
+    return charts.layer(chart, baseline_layer(lines, metric)) if len(lines) else chart
 
 
 def baseline_layer(lines: pd.DataFrame, metric: str) -> alt.Chart:

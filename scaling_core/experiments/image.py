@@ -22,6 +22,7 @@ import altair as alt
 import numpy as np
 import pandas as pd
 
+from scaling_core import charts
 from scaling_core.experiments import curves, verdicts
 from scaling_core.fit import PowerLawFit, ThreeRegionFit
 from scaling_core.models.resnet import WIDTH_FACTOR_RANGE, ResNetConfig, expected_num_params
@@ -41,6 +42,8 @@ MIN_ERRORS = 5
 """An error below ``MIN_ERRORS / |V|`` (fewer than five mistakes on V) is below V's resolution."""
 SMALL_DATA = curves.SMALL_DATA
 UNRESOLVED = "below V's resolution"
+METRIC_NAMES = {"val_top1_error": "top-1 error", "val_top5_error": "top-5 error", "val_xent": "cross-entropy"}
+"""The metrics as the prose names them."""
 
 
 # ----------------------------------------------------------------------------- settings
@@ -336,6 +339,51 @@ def table1(learning: dict, size_fit, size_verdict: verdicts.SizeVerdict | None =
     return pd.DataFrame(rows)
 
 
+def table1_comparison(table1_curves, tolerance: float = 5e-4) -> str:
+    """One sentence on how Table 1's image rows relate to this chapter's exponents.
+
+    ``table1_curves`` are the fitted :class:`~scaling_core.experiments.table1.Curve` of
+    the implications chapter; its image rows are refitted here as this chapter fits them
+    (:func:`metric_curve`, point estimates only). Where the exponents differ, the sentence
+    gives both, the shards each fit used and why: this chapter also ends the power-law
+    region where its three-region fit starts the irreducible region, and leaves out errors
+    below V's resolution; Table 1 does neither.
+    """
+    from scaling_core import formatting
+
+    rows = [c for c in table1_curves if c.chapter == CHAPTER and c.fit is not None]
+    if not rows:
+        return "Table 1 has no fitted image rows at this profile."
+    differing = []
+    for curve in rows:
+        val_size = SCALES[curve.profile][curve.dataset]["val_size"]
+        with np.errstate(all="ignore"):
+            ours = metric_curve(curve.trials, curve.metric, val_size, bootstrap=0, region_bootstrap=0,
+                                seed=0, baselines=curve.baselines)
+        if abs(ours.power_law.beta_ - curve.fit.beta_) <= tolerance:
+            continue
+        span = ours.best.loc[ours.best["in_fit"], "shard_units"]
+        theirs = curve.best.loc[curve.best["in_fit"], "shard_units"]
+        causes = []
+        start = ours.irreducible_start
+        if start is not None and (theirs >= start).any():
+            causes.append(f"ends its power-law region where its irreducible region starts "
+                          f"({formatting.count(start)} images)")
+        if (curve.best["in_fit"] & ~resolved(curve.best, curve.metric, val_size)).any():
+            causes.append(f"leaves out errors of fewer than {MIN_ERRORS} mistakes on V")
+        why = " and ".join(causes) or "places its small-data boundary differently"
+        name = METRIC_NAMES.get(curve.metric, curve.metric)
+        differing.append(
+            f"for {name} the image chapter reports {formatting.number(ours.power_law.beta_)} (fitted on "
+            f"{formatting.count(span.min())} to {formatting.count(span.max())} images) and Table 1 "
+            f"{formatting.number(curve.fit.beta_)} ({formatting.count(theirs.min())} to "
+            f"{formatting.count(theirs.max())} images), because the chapter {why}")
+    if not differing:
+        return "Table 1's image rows carry the same exponents as the image chapter."
+    return ("Table 1 fits every row by one procedure, so its image exponents can differ from the image "
+            "chapter's: " + "; ".join(differing) + ".")
+
+
 # ----------------------------------------------------------------------------- model size
 
 
@@ -379,7 +427,7 @@ def region_chart(curve: MetricCurve, title: str = "", baselines: pd.DataFrame | 
     guess = pd.DataFrame({curve.metric: [curve.regions.best_guess_], "label": ["best guess"]})
     rule = alt.Chart(guess).mark_rule(color="black", strokeDash=[2, 2]).encode(y=f"{curve.metric}:Q",
                                                                                tooltip=["label", curve.metric])
-    return alt.layer(base, line, rule)
+    return charts.layer(base, line, rule)
 
 
 def depth_chart(trials: pd.DataFrame, metric: str = "val_top1_error",
@@ -388,4 +436,4 @@ def depth_chart(trials: pd.DataFrame, metric: str = "val_top1_error",
     chart = curves.curves_chart(family_curves(trials, metric), metric, "images", color="family",
                                 title="Learning curve of each depth (its own width search)")
     lines = curves.baseline_lines(baselines, metric)
-    return alt.layer(chart, curves.baseline_layer(lines, metric)) if len(lines) else chart
+    return charts.layer(chart, curves.baseline_layer(lines, metric)) if len(lines) else chart

@@ -18,6 +18,7 @@ Projections of data, parameters and compute live in
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 
 import altair as alt
@@ -101,7 +102,10 @@ def projection_inputs(curves: list[Curve], config: ChapterConfig) -> tuple[pd.Da
                 samples = projections.projection_samples(curve, config["bootstrap"], config.seed,
                                                          config["projection_samples"])
         except (ValueError, KeyError, np.linalg.LinAlgError) as error:
-            notes.append(f"{curve.name}: {error}")
+            from scaling_core import formatting  # our own messages name the curve; anything else is no sentence
+
+            ours = isinstance(error, ValueError) and str(error).startswith(curve.name)
+            notes.append(f"{curve.name}: {error if ours else formatting.reason(error)}")
             continue
         frames.append(samples)
         points.append(pd.DataFrame({"curve": curve.name, "shard_units": curve.best["shard_units"],
@@ -125,7 +129,16 @@ def three_region_fit(curve: Curve) -> tuple[ThreeRegionFit | None, str]:
         with np.errstate(all="ignore"):  # no floor in sight: irreducible_start_ is infinite
             return fit.fit(best["shard_units"].to_numpy(float), best[curve.metric].to_numpy(float)), ""
     except (ValueError, np.linalg.LinAlgError) as error:
-        return None, f"three-region fit failed: {error}"
+        return None, failure_reason("three-region fit", curve, best[curve.metric], error)
+
+
+def failure_reason(what: str, curve: Curve, errors, error: Exception) -> str:
+    """A short sentence for a table's notes on why ``what`` failed; the exception goes to the log only."""
+    logging.getLogger(__name__).info("%s of %s failed: %s", what, curve.name, error)
+    zeros = int((np.asarray(errors, dtype=float) <= 0).sum())
+    if zeros:
+        return f"not fitted: {zeros} shard(s) with an error of zero, which a fit in log scale cannot use"
+    return f"not fitted: the {what} did not converge"
 
 
 def region_table(curves: list[Curve]) -> tuple[pd.DataFrame, dict]:
@@ -138,7 +151,9 @@ def region_table(curves: list[Curve]) -> tuple[pd.DataFrame, dict]:
     rows, fits = [], {}
     for curve in curves:
         fit, note = three_region_fit(curve)
-        row = {"curve": curve.name, "unit": curve.unit, "note": note}
+        units = curve.best["shard_units"] if len(curve.best) else pd.Series([np.nan])
+        row = {"curve": curve.name, "unit": curve.unit, "note": note,
+               "min_units": float(units.min()), "max_units": float(units.max())}
         if fit is not None:
             fits[curve.name] = fit
             regions = pd.Series(fit.region_of(curve.best["shard_units"])).value_counts()
@@ -147,6 +162,31 @@ def region_table(curves: list[Curve]) -> tuple[pd.DataFrame, dict]:
                        **{f"shards_{r}": int(regions.get(r, 0)) for r in ("small-data", "power-law", "irreducible")})
         rows.append(row)
     return pd.DataFrame(rows), fits
+
+
+def region_display(regions: pd.DataFrame, beyond: float = 10.0):
+    """:func:`region_table` for reading: boundaries more than ``beyond`` times outside the
+    measured shards read "beyond the measured range", the shards per region in one column,
+    a note only where a curve was not fitted."""
+    from scaling_core import formatting
+
+    if regions.empty:
+        return formatting.display(regions, empty="No curve was read, so no three-region fit was made.")
+    fitted = ["best_guess", "beta", "gamma", "small_data_end", "irreducible_start",
+              "shards_small-data", "shards_power-law", "shards_irreducible"]
+    regions = regions.reindex(columns=list(dict.fromkeys([*regions.columns, *fitted])))
+    frame = pd.DataFrame({"curve": regions["curve"], "best guess": regions["best_guess"], "beta": regions["beta"],
+                          "floor gamma": regions["gamma"]})
+    for column, header in (("small_data_end", "small-data region ends"), ("irreducible_start", "irreducible region starts")):
+        frame[header] = [formatting.beyond(v, lo, hi, beyond, unit) if not formatting.is_missing(v) else
+                         formatting.MISSING for v, lo, hi, unit in
+                         zip(regions[column], regions["min_units"], regions["max_units"], regions["unit"])]
+    counts = regions[["shards_small-data", "shards_power-law", "shards_irreducible"]]
+    frame["shards per region (small-data / power-law / irreducible)"] = [
+        formatting.MISSING if row.isna().any() else " / ".join(formatting.count(v) for v in row)
+        for _, row in counts.iterrows()]
+    frame["note"] = regions["note"].fillna("")
+    return formatting.display(frame, missing={"best guess": "", "beta": "", "floor gamma": ""})
 
 
 def sketch_frame(curves: list[Curve], fits: dict, points: int = 80) -> pd.DataFrame:
@@ -166,18 +206,23 @@ def sketch_frame(curves: list[Curve], fits: dict, points: int = 80) -> pd.DataFr
         columns=["curve", "layer", "shard_units", "error", "region"])
 
 
-def sketch_chart(frame: pd.DataFrame, columns: int = 3) -> alt.FacetChart:
-    """Fig. 6 from our data: each curve's fit coloured by region, measured winners on top."""
+def sketch_chart(frame: pd.DataFrame, columns: int | None = None) -> alt.FacetChart:
+    """Fig. 6 from our data: each curve's fit coloured by region, measured winners on top.
+
+    The panels wrap in ``columns`` (default: as many as the book's content column holds).
+    """
+    width = 240
     x = alt.X("shard_units:Q", **charts.log_axis("training-set size"))
     y = alt.Y("error:Q", **charts.log_axis("error"))
-    color = alt.Color("region:N", scale=alt.Scale(domain=["small-data", "power-law", "irreducible"],
-                                                 range=charts.PALETTE[:3]), title="region")
+    color = charts.region_color(frame, orient="top")
     line = alt.Chart().transform_filter("datum.layer == 'three-region fit'").mark_point(
         size=8, filled=True).encode(x=x, y=y, color=color)
     dots = alt.Chart().transform_filter("datum.layer == 'measured'").mark_point(
         size=70, color="black").encode(x=x, y=y, tooltip=["curve", "shard_units", "error", "region"])
-    return alt.layer(line, dots, data=frame).properties(width=230, height=170).facet(
-        facet=alt.Facet("curve:N", title=None), columns=columns).resolve_scale(x="independent", y="independent")
+    header = alt.Header(labelExpr="split(datum.label, ' / ')", labelFontSize=11, labelLimit=width)
+    return charts.finish(alt.layer(line, dots, data=frame).properties(width=width, height=160).facet(
+        facet=alt.Facet("curve:N", title=None, header=header), columns=columns or charts.facet_columns(width),
+    ).resolve_scale(x="independent", y="independent"), what="Fig. 6")
 
 
 # ----------------------------------------------------------------------------- joint fit
@@ -226,7 +271,7 @@ def joint_fit(curve: Curve, min_points: int = 8, starts: int = 9) -> tuple[Joint
                                           points["num_params"].to_numpy(float),
                                           points[curve.metric].to_numpy(float)), ""
     except (ValueError, np.linalg.LinAlgError) as error:
-        return None, f"joint fit failed: {error}"
+        return None, failure_reason("joint fit", curve, points[curve.metric], error)
 
 
 def best_size_for_budget(fit: JointFit, m, share: float = 0.1):
@@ -257,15 +302,28 @@ def joint_table(curves: list[Curve], min_points: int = 8, starts: int = 9) -> tu
             row.update(beta=fit.beta_, beta_n=fit.beta_n_, gamma=fit.gamma_, rel_rmse=fit.rel_rmse_,
                        beta_p_implied=np.nan if flat else fit.beta_ / fit.beta_n_)
             if flat:
-                row["note"] = f"{note}; model size has no effect in the fit (beta_n = 0)"
+                row["note"] = "; ".join(n for n in (note, "model size has no effect in the fit (beta_n = 0)") if n)
         rows.append(row)
     return pd.DataFrame(rows), fits
+
+
+def joint_display(table: pd.DataFrame):
+    """:func:`joint_table` for reading: a blank where no joint fit was made, the reason in ``note``."""
+    from scaling_core import formatting
+
+    columns = {"curve": "curve", "points": "models", "beta": "beta (data)", "beta_n": "beta_n (model size)",
+               "gamma": "floor gamma", "rel_rmse": "relative RMSE", "beta_p_implied": "implied beta_p",
+               "beta_p_measured": "measured beta_p", "note": "note"}
+    blank = {header: "" for column, header in columns.items() if column not in ("curve", "points", "note")}
+    blank["measured beta_p"] = "not fitted"
+    return formatting.display(table.reindex(columns=list(columns)), columns=columns, missing=blank,
+                              empty="No curve was read, so no joint fit was made.")
 
 
 def joint_chart(curve: Curve, fit: JointFit, points: int = 40) -> alt.Chart:
     """Error against parameters, one colour per shard: every model, and the joint law per shard."""
     measured = joint_points(curve)
-    grid = np.geomspace(measured["num_params"].min() / 2, measured["num_params"].max() * 2, points)
+    grid = np.geomspace(measured["num_params"].min(), measured["num_params"].max(), points)  # over the data only
     lines = pd.concat([pd.DataFrame({"shard_units": m, "num_params": grid, curve.metric: fit.predict(m, grid)})
                        for m in sorted(measured["shard_units"].unique())])
     color = alt.Color("shard_units:O", title=f"shard ({curve.unit})", scale=alt.Scale(scheme="viridis"))
@@ -273,8 +331,8 @@ def joint_chart(curve: Curve, fit: JointFit, points: int = 40) -> alt.Chart:
     y = alt.Y(f"{curve.metric}:Q", **charts.log_axis(curve.metric.replace("_", " ")))
     dots = alt.Chart(measured).mark_point(filled=True).encode(x=x, y=y, color=color,
                                                               tooltip=["shard_units", "family", "size", "num_params", curve.metric])
-    return (dots + alt.Chart(lines).mark_line(strokeDash=[5, 3]).encode(x=x, y=y, color=color)).properties(
-        title=f"{curve.name}: one law over data and model size")
+    return charts.finish((dots + alt.Chart(lines).mark_line(strokeDash=[5, 3]).encode(x=x, y=y, color=color)).properties(
+        title=f"{curve.name}: one law over data and model size"))
 
 
 # ----------------------------------------------------------------------------- numbers for the prose
@@ -353,5 +411,40 @@ def projection_numbers(table: pd.DataFrame, curves: list[Curve] = ()) -> dict:
     multiples = rows["median"]
     measured = {c.name for c in curves if c.verdict is not None and c.verdict.measured}
     return {"n_projected": str(len(multiples)), "multiple_low": text(multiples.min(), ".3g"),
-            "multiple_high": text(multiples.max(), ".3g"),
+            "multiple_high": text(multiples.max(), ".3g"), "multiple_sentence": multiple_sentence(multiples),
             "n_projected_measured": str(int(rows["curve"].isin(measured).sum()))}
+
+
+def _curves(n: int) -> str:
+    return f"{n} curve" if n == 1 else f"{n} curves"
+
+
+def multiple_sentence(multiples, limit: float = projections.MULTIPLE_LIMIT) -> str:
+    """What the curves' median data multiples say, as the end of a sentence ("reaching the target <this>").
+
+    Multiples between 1 and ``limit`` give a range; above ``limit`` the projection lies beyond
+    the measured range; below 1 the target is already met: the fitted law reaches it before
+    our largest shard, whose error lies above the law.
+    """
+    from scaling_core import formatting
+
+    values = pd.Series(multiples, dtype=float).dropna()
+    if values.empty:
+        return "cannot be projected for any curve."
+    inside = values[(values >= 1) & (values <= limit)]
+    far, met = int((values > limit).sum()), int((values < 1).sum())
+    parts = []
+    if len(inside) > 1:
+        parts.append(f"takes between {formatting.number(inside.min())} and {formatting.number(inside.max())} "
+                     f"times that shard's data for {_curves(len(inside))} (medians)")
+    elif len(inside) == 1:
+        parts.append(f"takes {formatting.number(inside.iloc[0])} times that shard's data for one curve (median)")
+    if far:
+        parts.append(f"would take more than {formatting.count(limit)} times that shard for {_curves(far)}, "
+                     "beyond the measured range")
+    if met:
+        parts.append(f"takes no more data for {_curves(met)}: the target is already met, as the fitted law reaches "
+                     "it before that shard, whose measured error lies above the law")
+    if len(parts) > 1:
+        parts[-1] = "and " + parts[-1]
+    return "; ".join(parts) + "."

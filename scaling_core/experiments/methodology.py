@@ -130,34 +130,37 @@ def histories(trials: pd.DataFrame, shard: int) -> pd.DataFrame:
 
 
 def shards_chart(trials: pd.DataFrame) -> alt.Chart:
-    """Nested shard sizes: one bar per shard, on a log axis."""
-    shards = trials.groupby("shard", as_index=False)["shard_units"].first()
-    return alt.Chart(shards).mark_bar().encode(
+    """Nested shard sizes: one bar per shard, on a log axis.
+
+    A bar on a log scale cannot start at zero: each starts at one sample.
+    """
+    shards = trials.groupby("shard", as_index=False)["shard_units"].first().assign(start=1)
+    return charts.finish(alt.Chart(shards).mark_bar().encode(
         y=alt.Y("shard:O", title="shard k"),
-        x=alt.X("shard_units:Q", **charts.log_axis("training samples in T_k")),
+        x=alt.X("start:Q", **charts.log_axis("training samples in T_k")), x2="shard_units:Q",
         tooltip=["shard", "shard_units"],
-    ).properties(title="Nested shards T_0 ⊂ T_1 ⊂ ... (2x steps)", height=160)
+    ).properties(title="Nested shards T_0 ⊂ T_1 ⊂ ... (2x steps)", height=160))
 
 
 def gap_chart(trials: pd.DataFrame, shard: int) -> alt.Chart:
     """Training and validation loss at each candidate's best evaluation, against model size."""
     rows = candidate_table(trials, shard).melt(
         id_vars=["size", "lr"], value_vars=["train_loss", "val_loss"], var_name="loss")
-    return alt.Chart(rows).mark_point(filled=True, size=60).encode(
+    return charts.finish(alt.Chart(rows).mark_point(filled=True, size=60).encode(
         x=alt.X("size:Q", **charts.log_axis("model size (hidden width)")),
         y=alt.Y("value:Q", title="cross-entropy at the best evaluation"),
         color=alt.Color("loss:N", title=None), tooltip=["size", "lr", "loss", "value"],
-    ).properties(title=f"Shard {shard}: where training loss leaves validation loss behind")
+    ).properties(title=f"Shard {shard}: where training loss leaves validation loss behind"))
 
 
 def validation_curves_chart(trials: pd.DataFrame, shard: int, metric: str = "val_loss") -> alt.Chart:
     """Validation ``metric`` over training for every candidate of one shard, by model size."""
     rows = histories(trials, shard)
-    return alt.Chart(rows).mark_line(point=True).encode(
+    return charts.finish(alt.Chart(rows).mark_line(point=True).encode(
         x=alt.X("epoch:Q", title="epochs"), y=alt.Y(f"{metric}:Q", title=metric.replace("_", " ")),
         color=alt.Color("size:O", title="size", scale=alt.Scale(scheme="viridis")),
         detail="key:N", tooltip=["size", "lr", "epoch", metric, "train_loss"],
-    ).properties(title=f"Shard {shard}: validation curves of the candidate grid")
+    ).properties(title=f"Shard {shard}: validation curves of the candidate grid"))
 
 
 def trials_chart(trials: pd.DataFrame, metric: str = "val_error") -> alt.Chart:
@@ -170,4 +173,4 @@ def trials_chart(trials: pd.DataFrame, metric: str = "val_error") -> alt.Chart:
         color=alt.Color("shard_units:O", title="shard size", scale=alt.Scale(scheme="plasma")),
         tooltip=["shard", "shard_units", "family", "size", "lr", "batch_size", metric])
     rings = alt.Chart(best).mark_point(size=220, color="black").encode(x=axis, y=f"{metric}:Q")
-    return (points + rings).properties(title="All trials; the best fit per shard ringed")
+    return charts.finish((points + rings).properties(title="All trials; the best fit per shard ringed"))

@@ -300,7 +300,7 @@ def fixed_curves_chart(fixed: pd.DataFrame, fits: dict, metric: str = METRIC,
     chart = curves.curves_chart(fixed, metric, UNIT, color="curve", fits=dense,
                                 title="Fixed model sizes: power law plus a floor")
     lines = curves.baseline_lines(baselines, metric)
-    return alt.layer(chart, curves.baseline_layer(lines, metric)) if len(lines) else chart
+    return charts.layer(chart, curves.baseline_layer(lines, metric)) if len(lines) else chart
 
 
 def composite_chart(best: pd.DataFrame, fit, metric: str = METRIC,
@@ -393,9 +393,9 @@ def trials_chart(trials: pd.DataFrame, config: ChapterConfig, metric: str = METR
     """Every search trial's ``metric`` against its width, one colour per shard."""
     rows = trials[(trials["sweep"] == search_name(config.profile, config.seed))
                   & (trials["status"] == "done")]
-    return alt.Chart(rows).mark_point(filled=True, size=60).encode(
+    return charts.finish(alt.Chart(rows).mark_point(filled=True, size=60).encode(
         x=alt.X("size:Q", **charts.log_axis("width d")),
         y=alt.Y(f"{metric}:Q", **charts.log_axis(metric.replace("_", " "))),
         color=alt.Color("shard_units:O", title="target tokens", scale=alt.Scale(scheme="plasma")),
         tooltip=["shard_units", "size", "num_params", "lr", metric],
-    ).properties(title="Model search: every candidate on every shard")
+    ).properties(title="Model search: every candidate on every shard"))

@@ -23,6 +23,7 @@ from scipy import stats
 from scaling_core import charts
 from scaling_core.experiments.table1 import Curve
 from scaling_core.fit import ESTIMATORS, PowerLawFit, extrapolation_scoreboard
+from scaling_core.fit.cache import cached
 from scaling_core.sweep.shard_baselines import best_baseline
 
 
@@ -73,12 +74,7 @@ def scoreboard(curves: list[Curve], horizons=(1, 2), estimators: dict | None = N
         usable = [h for h in horizons if h < len(sizes) - 1]
         if not usable:
             continue
-        chosen = {"paper (power law)": lambda c=curve: FitRegionPowerLaw(c.fit_from),
-                  **(ESTIMATORS if estimators is None else estimators)}
-        with np.errstate(all="ignore"):  # failed fits are recorded in ``status``
-            board = extrapolation_scoreboard({curve.name: {"m": curve.best["shard_units"].to_numpy(float),
-                                                           "eps": curve.best[curve.metric].to_numpy(float)}},
-                                             usable, chosen)
+        board = _curve_scoreboard(curve, usable, ESTIMATORS if estimators is None else estimators)
         largest_train = {h: sizes[-h - 1] for h in usable}
         board["decades_ahead"] = np.log10(board["m"] / board["horizon"].map(largest_train))
         board["baseline"] = board["m"].map(_baselines_by_size(curve))
@@ -91,6 +87,30 @@ def scoreboard(curves: list[Curve], horizons=(1, 2), estimators: dict | None = N
     board["learned_error"] = np.where(learned > 0, (board["predicted"].astype(float) - board["observed"].astype(float)).abs()
                                       / learned.where(learned > 0), np.nan)
     return board
+
+
+def _curve_scoreboard(curve: Curve, horizons: list[int], estimators: dict) -> pd.DataFrame:
+    """:func:`~scaling_core.fit.extrapolation_scoreboard` of one curve with the paper's method first.
+
+    Kept on disk (:mod:`scaling_core.fit.cache`), keyed by the curve's shards and errors,
+    its ``fit_from``, the horizons, the estimators (by name and factory) and the code;
+    estimators given as lambdas or local functions cannot be keyed and are fitted afresh.
+    """
+    chosen = {"paper (power law)": lambda c=curve: FitRegionPowerLaw(c.fit_from), **estimators}
+    data = {"m": curve.best["shard_units"].to_numpy(float), "eps": curve.best[curve.metric].to_numpy(float)}
+
+    def compute():
+        with np.errstate(all="ignore"):  # failed fits are recorded in ``status``
+            return extrapolation_scoreboard({curve.name: data}, horizons, chosen)
+
+    factories = {label: f"{getattr(make, '__module__', '<')}.{getattr(make, '__qualname__', '<')}"
+                 for label, make in estimators.items()}
+    if any("<" in name for name in factories.values()):
+        return compute()
+    inputs = {"curve": curve.name, **data, "fit_from": float(curve.fit_from), "horizons": list(horizons),
+              "estimators": factories}
+    modules = tuple(dict.fromkeys([__name__, *(make.__module__ for make in estimators.values())]))
+    return cached("scoreboard", inputs, compute, modules)
 
 
 def _baselines_by_size(curve: Curve) -> dict:
@@ -119,16 +139,31 @@ def scoreboard_summary(board: pd.DataFrame, column: str = "relative_error") -> p
     return table
 
 
+def scoreboard_display(summary: pd.DataFrame, empty: str = "No curve is long enough to hold out its largest shard."):
+    """:func:`scoreboard_summary` for reading: curve and held-out shards as columns, errors in
+    percent to three significant digits, "–" where an estimator could not be fitted."""
+    from scaling_core import formatting
+
+    frame = summary.reset_index().rename(columns={"horizon": "shards held out"}) if len(summary) else summary
+    frame = frame.rename_axis(columns=None) if len(frame) else frame
+    return formatting.display(frame, empty=empty, max_rows=None)
+
+
 def scoreboard_chart(board: pd.DataFrame) -> alt.Chart:
-    """Relative prediction error of every estimator, per curve (rows) and horizon (columns)."""
+    """Relative prediction error of every estimator, per curve (rows), one panel per horizon (stacked).
+
+    The panels stack so that the curves' full names fit beside them in the book's column.
+    """
     ok = board[board["status"] == "ok"].groupby(["curve", "horizon", "estimator"], as_index=False)[
         ["relative_error", "decades_ahead"]].mean()
-    return alt.Chart(ok).mark_rect().encode(
-        x=alt.X("estimator:N", title=None), y=alt.Y("curve:N", title=None),
+    return charts.finish(alt.Chart(ok).mark_rect().encode(
+        x=alt.X("estimator:N", title=None, axis=alt.Axis(labelAngle=-45, labelLimit=120)),
+        y=alt.Y("curve:N", title=None, axis=charts.category_axis(ok["curve"], most=320)),
         color=alt.Color("relative_error:Q", title="relative error", scale=alt.Scale(scheme="orangered", type="sqrt")),
         tooltip=["curve", "horizon", "estimator", alt.Tooltip("relative_error:Q", format=".1%"),
                  alt.Tooltip("decades_ahead:Q", format=".2f")],
-    ).properties(width=260).facet(column=alt.Column("horizon:O", title="largest shards held out"))
+    ).properties(width=210, height=charts.category_step(ok["curve"], most=320)).facet(row=alt.Row("horizon:O", title="largest shards held out")),
+        what="scoreboard")
 
 
 # ----------------------------------------------------------------------------- model exploration
@@ -189,11 +224,29 @@ def ranking_table(curves: list[Curve], min_models: int = 3) -> pd.DataFrame:
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
 
 
+def ranking_display(table: pd.DataFrame, min_models: int = 3):
+    """:func:`ranking_table` for reading: only the shard pairs with a rank correlation, and one
+    sentence counting the pairs without one (fewer than ``min_models`` models in common)."""
+    from scaling_core import formatting
+
+    rated = table.dropna(subset=["spearman"]) if "spearman" in table else table.iloc[0:0]
+    unrated = len(table) - len(rated)
+    note = (f"{formatting.count(unrated)} of {formatting.count(len(table))} shard pairs share fewer than "
+            f"{min_models} models with their largest shard and have no rank correlation; they are not listed."
+            if unrated else "")
+    columns = {"chapter": "chapter", "metric": "metric", "shard_units": "ranking shard",
+               "largest_units": "largest shard", "models": "models in common", "spearman": "Spearman",
+               "kendall": "Kendall", "best_holds": "best model holds", "family_order_holds": "families keep order"}
+    empty = (f"No shard pair shares {min_models} models with its largest shard, so no rank correlation is "
+             f"measured ({formatting.count(len(table))} pairs read).")
+    return formatting.display(rated, columns=columns, note=note, empty=empty)
+
+
 def ranking_chart(table: pd.DataFrame) -> alt.Chart:
     """Spearman's rho against how many times smaller the ranking shard is than the largest."""
     rows = table.dropna(subset=["spearman"]).assign(ratio=lambda t: t["largest_units"] / t["shard_units"])
-    return alt.Chart(rows).mark_line(point=True).encode(
+    return charts.finish(alt.Chart(rows).mark_line(point=True).encode(
         x=alt.X("ratio:Q", **charts.log_axis("largest shard / ranking shard")),
         y=alt.Y("spearman:Q", title="Spearman rank correlation", scale=alt.Scale(domain=[-1, 1])),
         color=alt.Color("chapter:N"), tooltip=["chapter", "metric", "shard_units", "models", "spearman", "kendall"],
-    ).properties(title="Do rankings on small shards hold on the largest?")
+    ).properties(title="Do rankings on small shards hold on the largest?"), what="rank agreement")

@@ -26,6 +26,7 @@ import pandas as pd
 from scaling_core import charts
 from scaling_core.fit import PowerLawFit
 from scaling_core.fit.forms import power_law
+from scaling_core.fit.uncertainty import bootstrap_samples
 
 FLOPS_PER_PARAMETER_UNIT = 6.0
 """Forward (2) plus backward (4) multiply-adds per parameter per unit: ``C = 6 N E m``."""
@@ -64,14 +65,23 @@ def training_cost(best: pd.DataFrame) -> pd.DataFrame:
     return cost
 
 
-def cost_fits(best: pd.DataFrame, bootstrap: int, seed: int) -> dict:
-    """Power laws of the winners' compute proxy and wall time against shard size (fit shards only)."""
+def cost_fits(best: pd.DataFrame, bootstrap: int, seed: int, samples: int | None = None) -> dict:
+    """Power laws of the winners' compute proxy and wall time against shard size (fit shards only).
+
+    With ``samples``, each fit gets only the first ``samples`` rows of the ``bootstrap``-resample
+    bootstrap's ``bootstrap_samples_`` (all a projection reads; the same rows, see
+    :func:`~scaling_core.fit.uncertainty.bootstrap_samples`) and keeps its asymptotic intervals.
+    """
     cost = training_cost(best)
     rows = cost[cost["in_fit"] & (cost["compute"] > 0) & (cost["wall_time"] > 0)]
     fits = {}
     for column in ("compute", "wall_time"):
         fit = PowerLawFit().fit(rows["shard_units"].to_numpy(float), rows[column].to_numpy(float))
-        fits[column] = fit.bootstrap(n=bootstrap, seed=seed) if bootstrap else fit
+        if bootstrap and samples is not None:
+            fit.bootstrap_samples_ = bootstrap_samples(fit, samples, bootstrap, seed)
+        elif bootstrap:
+            fit.bootstrap(n=bootstrap, seed=seed)
+        fits[column] = fit
     return fits
 
 
@@ -85,7 +95,7 @@ def projection_samples(curve, bootstrap: int = 200, seed: int = 0, n: int = 200)
     """
     if curve.fit is None or curve.size_fit is None:
         raise ValueError(f"{curve.name}: no fitted learning curve to project ({curve.note})")
-    costs = cost_fits(curve.best, bootstrap, seed)
+    costs = cost_fits(curve.best, bootstrap, seed, samples=n)
     laws = {"": curve.fit, "_p": curve.size_fit, "_c": costs["compute"], "_t": costs["wall_time"]}
     columns = {}
     for suffix, fit in laws.items():
@@ -136,6 +146,65 @@ def projection_table(samples: pd.DataFrame, relative_target: float, level: float
     return table.reset_index()
 
 
+MULTIPLE_LIMIT = 1000.0
+"""A projection needing more than this many times our largest shard reads as beyond the measured range."""
+
+
+def projection_display(table: pd.DataFrame, notes: list[str] = (), limit: float = MULTIPLE_LIMIT):
+    """:func:`projection_table` for reading: one row per curve, each quantity as ``median (low to high)``.
+
+    A median data multiple above ``limit`` reads "> 1,000x the largest shard" (the data and
+    what follows from them, "beyond the measured range"), an interval reaching past ``limit``
+    (or below its inverse) gives the median alone; a median below 1 reads "already met";
+    the curves that could not be projected (``notes``) are named below the table.
+    """
+    from scaling_core import formatting
+
+    skipped = [_short_note(n) for n in notes]
+    note = ("Not projected: " + "; ".join(skipped) + ".") if skipped else ""
+    if table is None or not len(table):
+        return formatting.display(pd.DataFrame(), note=note, empty=(
+            "No curve could be projected: " + "; ".join(skipped) + "." if skipped else "No curve could be projected."))
+    headers = {"data": "data", "data_multiple": "multiple of our largest shard", "params": "parameters",
+               "compute": "compute (6NEm FLOP)", "hours": "wall time (hours)"}
+    rows = []
+    for curve, group in table.groupby("curve", sort=False):
+        by = group.set_index("quantity")
+        multiple = by.loc["data_multiple", "median"] if "data_multiple" in by.index else np.nan
+        far, met = multiple > limit, multiple < 1
+        spread = by.loc["data_multiple", ["low", "high"]] if "data_multiple" in by.index else (np.nan, np.nan)
+        wide = not (1.0 / limit <= spread.iloc[0] and spread.iloc[1] <= limit)  # the interval leaves the data
+        row = {"curve": curve, "target error": formatting.number(by["target_error"].iloc[0])}
+        for quantity, header in headers.items():
+            if quantity not in by.index:
+                continue
+            median, low, high = by.loc[quantity, ["median", "low", "high"]]
+            if quantity == "data_multiple":
+                text = formatting.multiple(median, limit)
+            elif far:
+                text = formatting.BEYOND
+            elif met and quantity == "data":
+                text = "already met"
+            elif wide:
+                text = f"{formatting.number(median)} (interval beyond the measured range)"
+            else:
+                text = formatting.estimate(median, low, high, missing=formatting.MISSING)
+            if quantity == "data" and not far and not met:
+                text = text.replace(" (", f" {by['unit'].iloc[0]} (", 1) if " (" in text else f"{text} {by['unit'].iloc[0]}"
+            row[header] = text
+        rows.append(row)
+    return formatting.display(pd.DataFrame(rows), note=note)
+
+
+def _short_note(note: str) -> str:
+    """``"curve: curve: reason"`` (a curve named twice) as ``"curve (reason)"``."""
+    name, _, reason = str(note).partition(": ")
+    reason = reason.removeprefix(f"{name}: ")
+    from scaling_core import formatting
+
+    return f"{name} ({formatting.reason(reason)})" if reason else formatting.reason(name)
+
+
 def curve_fan(samples: pd.DataFrame, lowest_target: float, points: int = 60, level: float = 0.95) -> pd.DataFrame:
     """The learning curve's median and interval per curve, on a log grid from a hundredth of
     the largest shard to the median size that reaches ``lowest_target`` x the reference
@@ -167,6 +236,13 @@ def _browser_projection(chart: alt.Chart) -> alt.Chart:
                                  hours="datum.alpha_t * pow(datum.data, datum.beta_t) / 3600"))
 
 
+def _shown(field: str) -> str:
+    """Vega expression printing ``datum[field]``: its style, or "n/a" and powers of ten beyond the SI prefixes."""
+    value = f"datum.{field}"
+    return (f"(!isFinite({value}) ? 'n/a' : abs({value}) >= 1e15 ? format({value}, '.2~e') "
+            f": format({value}, datum.style))")
+
+
 def _answer_panel(samples: pd.DataFrame, level: float) -> alt.Chart:
     """Text rows: each projected quantity's median and interval for the chosen target."""
     tail = (1.0 - level) / 2.0
@@ -180,10 +256,9 @@ def _answer_panel(samples: pd.DataFrame, level: float) -> alt.Chart:
             .transform_pivot("bound", value="q", groupby=["quantity", "unit"])
             .transform_calculate(label=labels, order=f"indexof([{keys}], datum.quantity)")
             .transform_calculate(label="datum.quantity == 'data' ? datum.label + ' (' + datum.unit + ')' : datum.label",
-                                 style="datum.quantity == 'hours' ? '.3~g' : '.3~s'")
-            .transform_calculate(text="format(datum.median, datum.style) + '   [' + format(datum.low, datum.style)"
-                                      " + ', ' + format(datum.high, datum.style) + ']'")
-            .mark_text(align="left", fontSize=13).encode(
+                                 style="indexof(['hours', 'data_multiple'], datum.quantity) >= 0 ? '.3~g' : '.3~s'")
+            .transform_calculate(text=f"{_shown('median')} + '   [' + {_shown('low')} + ', ' + {_shown('high')} + ']'")
+            .mark_text(align="left", fontSize=13, limit=charts.MAX_WIDTH - 280).encode(
                 y=alt.Y("label:N", sort=alt.EncodingSortField("order"), title=None, axis=alt.Axis(labelLimit=260)),
                 x=alt.value(6), text="text:N")
             .properties(width=200, title=f"median [{100 * level:.0f} % interval]"))
@@ -196,7 +271,8 @@ def _curve_panel(samples: pd.DataFrame, winners: pd.DataFrame, fan: pd.DataFrame
     chosen = "datum.curve == curve"
     band = alt.Chart(fan).transform_filter(chosen).mark_area(opacity=0.25).encode(x=x, y=y, y2="high:Q")
     line = alt.Chart(fan).transform_filter(chosen).mark_line(strokeDash=[6, 3]).encode(x=x, y="median:Q")
-    points = alt.Chart(winners).transform_filter(chosen).mark_point(filled=True, size=60, color="black").encode(
+    drawable = winners[winners["error"] > 0]  # an error of zero has no place on the log axis, whichever curve is chosen
+    points = alt.Chart(drawable).transform_filter(chosen).mark_point(filled=True, size=60, color="black").encode(
         x=x, y="error:Q", tooltip=["shard_units", "error"])
     target = (alt.Chart(winners).transform_filter(chosen)
               .transform_aggregate(reference_error="max(reference_error)")
@@ -208,7 +284,7 @@ def _curve_panel(samples: pd.DataFrame, winners: pd.DataFrame, fan: pd.DataFrame
 
 
 def calculator_chart(samples: pd.DataFrame, winners: pd.DataFrame, level: float = 0.95,
-                     target_range: tuple[float, float] = (0.5, 0.99)) -> alt.HConcatChart:
+                     target_range: tuple[float, float] = (0.5, 0.99)) -> alt.ConcatChart:
     """An interactive projection: pick a curve and a target error, read data, parameters, compute.
 
     Parameters
@@ -230,5 +306,6 @@ def calculator_chart(samples: pd.DataFrame, winners: pd.DataFrame, level: float 
         min=low, max=high, step=0.01, name="target error / error of our largest shard "))
     curve = alt.param(name="curve", value=names[0], bind=alt.binding_select(options=names, name="curve "))
     fan = curve_fan(samples, low, level=level)
-    return alt.hconcat(_curve_panel(samples, winners, fan), _answer_panel(samples, level)).add_params(
-        target, curve).properties(title="What would it take? Projected from the fitted laws")
+    # one panel under the other: side by side they are wider than the book's content column
+    return charts.finish(alt.concat(_curve_panel(samples, winners, fan), _answer_panel(samples, level), columns=1)
+                         .add_params(target, curve).properties(title="What would it take? Projected from the fitted laws"))

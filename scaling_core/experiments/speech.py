@@ -18,6 +18,7 @@ import altair as alt
 import numpy as np
 import pandas as pd
 
+from scaling_core import charts
 from scaling_core.experiments import curves, verdicts
 from scaling_core.paths import store_path
 from scaling_core.profiles import ChapterConfig
@@ -321,6 +322,23 @@ def plateau_table(fixed: pd.DataFrame, fits: dict, judged: dict | None = None) -
     return table
 
 
+def plateau_display(table: pd.DataFrame, beyond: float = 10.0):
+    """:func:`plateau_table` for reading: an onset more than ``beyond`` times past the largest
+    shard reads "beyond the measured range", internal columns are left out."""
+    from scaling_core import formatting
+
+    largest = float(table["largest_shard"].max()) if len(table) else np.nan
+    if len(table):  # a ratio to an onset beyond the measured range is no measurement either
+        far = ~(table["onset_seconds"] <= beyond * largest)
+        table = table.assign(onset_ratio=table["onset_ratio"].where(~(far | far.shift(fill_value=False))))
+    columns = {"width": "width", "params": "parameters", "beta": "beta", "floor_cer": "floor (CER)",
+               "onset_seconds": "plateau onset (s)", "onset_in_data": "onset inside the data",
+               "params_ratio": "parameter ratio", "onset_ratio": "onset ratio", "verdict": "verdict"}
+    return formatting.display(table, columns=columns, missing={"params_ratio": "", "onset_ratio": ""},
+                              kinds={"onset_seconds": lambda v: formatting.beyond(v, 0.0, largest, beyond)},
+                              empty="No fixed-width curve was fitted.")
+
+
 def plateau_verdict(table: pd.DataFrame) -> str:
     """A sentence for the prose: which widths reach their floor inside the measured data.
 
@@ -375,4 +393,4 @@ def fixed_sizes_chart(fixed: pd.DataFrame, fits: dict, baselines: pd.DataFrame |
 def _with_baselines(chart: alt.Chart, baselines: pd.DataFrame | None) -> alt.Chart:
     """``chart`` with the shard baselines of CER layered as grey lines (unchanged without any)."""
     lines = curves.baseline_lines(baselines, METRIC)
-    return alt.layer(chart, curves.baseline_layer(lines, METRIC)) if len(lines) else chart
+    return charts.layer(chart, curves.baseline_layer(lines, METRIC)) if len(lines) else chart

@@ -23,6 +23,7 @@ import altair as alt
 import numpy as np
 import pandas as pd
 
+from scaling_core import charts
 from scaling_core.experiments import curves as steps
 from scaling_core.experiments.verdicts import Verdict, judge
 from scaling_core.sweep.shard_baselines import best_baseline, shard_baselines
@@ -312,34 +313,42 @@ def table1(curves: list[Curve]) -> pd.DataFrame:
     return table
 
 
-def display_table(table: pd.DataFrame) -> pd.DataFrame:
-    """Table 1 for reading: exponents as ``value [low, high]``, spans as ``min-max unit``."""
-    def interval(name):
-        return [f"{v:.3f} [{lo:.3f}, {hi:.3f}]" if np.isfinite(v) else "not fitted"
-                for v, lo, hi in zip(table[name], table[f"{name}_low"], table[f"{name}_high"])]
+def display_table(table: pd.DataFrame):
+    """Table 1 for reading (a :class:`~scaling_core.formatting.Table`, no index): exponents as
+    ``value (low to high)``, spans as ``min to max unit (decades)``, "not fitted" where no fit was made."""
+    from scaling_core import formatting
 
     def paper(name):
-        return [f"{v:.3f}" if isinstance(v, (int, float)) and np.isfinite(v) else "-" for v in table[name]]
+        return [formatting.given(v) for v in table[name]]
 
-    span = [f"{lo:,.0f}-{hi:,.0f} {u} ({d:.1f} dec.)" if np.isfinite(d) else "-"
+    def estimate(name):
+        return [formatting.estimate(v, lo, hi) for v, lo, hi in zip(table[name], table[f"{name}_low"], table[f"{name}_high"])]
+
+    span = [f"{formatting.count(lo)} to {formatting.count(hi)} {u} ({formatting.number(d, 2)} decades)"
+            if np.isfinite(d) else formatting.MISSING
             for lo, hi, u, d in zip(table["min_units"], table["max_units"], table["unit"], table["decades"])]
-    scale = [f"{lo:,.0f}-{hi:,.0f}" if np.isfinite(hi) else "-" for lo, hi in zip(table["min_params"], table["max_params"])]
-    return pd.DataFrame({"domain": table["domain"], "model": table["model"], "optimizer": table["optimizer"],
-                         "metric": table["metric"], "our beta_g [95 %]": interval("beta_g"),
-                         "paper beta_g": paper("paper_beta_g"), "our beta_p [95 %]": interval("beta_p"),
-                         "paper beta_p": paper("paper_beta_p"), "data span of the fit": span,
-                         "parameters of the winners": scale, "verdict": table["verdict_text"],
-                         "trials": table["trials"]})
+    scale = [formatting.interval(lo, hi) if np.isfinite(hi) and lo != hi else formatting.count(hi)
+             for lo, hi in zip(table["min_params"].astype(float), table["max_params"].astype(float))]
+    frame = pd.DataFrame({"domain": table["domain"], "model (optimizer)": [
+                              f"{m} ({o})" if o else str(m) for m, o in zip(table["model"], table["optimizer"])],
+                          "metric": table["metric"], "our beta_g (95 % interval)": estimate("beta_g"),
+                          "paper beta_g": paper("paper_beta_g"), "our beta_p (95 % interval)": estimate("beta_p"),
+                          "paper beta_p": paper("paper_beta_p"), "data span of the fit": span,
+                          "parameters of the winners": scale, "verdict": table["verdict_text"],
+                          "trials": table["trials"]})
+    return formatting.display(frame, empty="No chapter's results store holds a Table 1 curve at this profile.")
 
 
 def exponent_chart(table: pd.DataFrame) -> alt.Chart:
     """Our beta_g with its 95 % interval (bars) beside the paper's (diamonds), one row per curve."""
     fitted = table.dropna(subset=["beta_g"]).assign(curve=lambda t: t["domain"] + " / " + t["model"] + " / " + t["metric"])
-    y = alt.Y("curve:N", title=None, sort=None)
+    y = alt.Y("curve:N", title=None, sort=None, axis=charts.category_axis(fitted["curve"]))
     ours = alt.Chart(fitted).encode(y=y, tooltip=["curve", "beta_g", "beta_g_low", "beta_g_high", "paper_beta_g"])
     bars = ours.mark_rule(strokeWidth=2).encode(x=alt.X("beta_g_low:Q", title="learning-curve exponent beta_g"),
                                                 x2="beta_g_high:Q")
     dots = ours.mark_point(filled=True, size=70).encode(x="beta_g:Q")
     paper = alt.Chart(fitted.dropna(subset=["paper_beta_g"])).mark_point(shape="diamond", size=90, color="#d62728").encode(
         y=y, x="paper_beta_g:Q", tooltip=["curve", "paper_beta_g"])
-    return (bars + dots + paper).properties(title="beta_g: ours (dot, 95 % interval) and the paper's (diamond)")
+    return charts.finish((bars + dots + paper).properties(
+        title="beta_g: ours (dot, 95 % interval) and the paper's (diamond)", width=300,
+        height=charts.category_step(fitted["curve"])))

@@ -23,6 +23,7 @@ from pathlib import Path
 import altair as alt
 import pandas as pd
 
+from scaling_core import charts
 from scaling_core.data.lm_corpora import WORD_DATASETS
 from scaling_core.experiments import compare, curves, lm_scales, verdicts
 from scaling_core.experiments.lm_scales import lm_scale
@@ -299,7 +300,7 @@ def families_chart(winners: dict, fits: dict, baselines: pd.DataFrame | None = N
     chart = curves.curves_chart(points, METRIC, UNIT, fits=lines,
                                 title="Word LMs: validation cross-entropy of each shard's best model")
     bars = curves.baseline_lines(baselines, METRIC)
-    return alt.layer(chart, curves.baseline_layer(bars, METRIC)) if len(bars) else chart
+    return charts.layer(chart, curves.baseline_layer(bars, METRIC)) if len(bars) else chart
 
 
 def shared_exponent_note(judged: dict) -> str:

@@ -9,6 +9,9 @@ choose scaling-law estimators by extrapolation loss rather than fit quality.
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
+
 import numpy as np
 import pandas as pd
 
@@ -21,6 +24,43 @@ from scaling_core.fit.regions import ThreeRegionFit
 def log_error(predicted, observed) -> np.ndarray:
     r"""Extrapolation error in log space, :math:`|\log\hat\varepsilon - \log\varepsilon|`."""
     return np.abs(np.log(np.asarray(predicted, dtype=float)) - np.log(np.asarray(observed, dtype=float)))
+
+
+_FITTED: contextvars.ContextVar[dict | None] = contextvars.ContextVar("fitted_estimators", default=None)
+
+
+@contextlib.contextmanager
+def reused_fits():
+    """Within this context, :func:`fitted` fits each estimator factory on each data set once.
+
+    A scoreboard fits the same form on the same shards many times: the validated
+    extrapolator backtests BNSL on the data the BNSL estimator is given at the next
+    horizon, and its backtests at one horizon are its refits at the next. Every estimator
+    is deterministic, so the fit made first (or the error it raised) is the fit.
+    """
+    token = _FITTED.set({})
+    try:
+        yield
+    finally:
+        _FITTED.reset(token)
+
+
+def fitted(make_estimator, m, eps, repeats=None):
+    """``make_estimator().fit(m, eps, repeats=repeats)``, reused for one factory and data set in :func:`reused_fits`."""
+    memo = _FITTED.get()
+    if memo is None:
+        return make_estimator().fit(m, eps, repeats=repeats)
+    key = (make_estimator, *(None if a is None else (np.asarray(a).dtype.str, np.asarray(a).tobytes())
+                             for a in (m, eps, repeats)))
+    if key not in memo:
+        try:
+            memo[key] = (make_estimator().fit(m, eps, repeats=repeats), None)
+        except (ValueError, np.linalg.LinAlgError) as error:
+            memo[key] = (None, error)
+    estimator, error = memo[key]
+    if error is not None:
+        raise error
+    return estimator
 
 
 def holdout_error(make_estimator, m, eps, repeats=None, horizon: int = 1) -> pd.DataFrame:
@@ -37,8 +77,8 @@ def holdout_error(make_estimator, m, eps, repeats=None, horizon: int = 1) -> pd.
         raise ValueError(f"horizon must be in [1, {len(sizes) - 1}] for {len(sizes)} sizes; got {horizon!r}")
     cut = np.sort(sizes[:, 0])[-horizon]
     train = data.sizes[:, 0] < cut
-    estimator = make_estimator().fit(data.sizes[train, 0], data.eps[train],
-                                     repeats=None if repeats is None else data.repeats[train])
+    estimator = fitted(make_estimator, data.sizes[train, 0], data.eps[train],
+                       None if repeats is None else data.repeats[train])
     held_out = sizes[:, 0] >= cut
     predicted = np.ravel(estimator.predict(sizes[held_out, 0]))
     return pd.DataFrame({"m": sizes[held_out, 0], "observed": means[held_out], "predicted": predicted,
@@ -77,7 +117,7 @@ class ValidatedExtrapolator:
         """Backtest every candidate, then refit the best one on all points. Returns self."""
         self.backtest_errors_ = {name: self._backtest(make, m, eps, repeats) for name, make in self.candidates.items()}
         self.choice_ = min(self.backtest_errors_, key=self.backtest_errors_.get)
-        self.estimator_ = self.candidates[self.choice_]().fit(m, eps, repeats=repeats)
+        self.estimator_ = fitted(self.candidates[self.choice_], m, eps, repeats)
         return self
 
     @staticmethod
@@ -118,14 +158,15 @@ def extrapolation_scoreboard(curves: dict, horizons=(1,), estimators: dict | Non
     """
     estimators = ESTIMATORS if estimators is None else estimators
     frames = []
-    for (name, curve), horizon, (label, make) in _product(curves.items(), horizons, estimators.items()):
-        try:
-            frame = holdout_error(make, curve["m"], curve["eps"], curve.get("repeats"), horizon)
-            frame["status"] = "ok"
-        except (ValueError, np.linalg.LinAlgError) as error:
-            frame = pd.DataFrame({"m": [np.nan], "observed": [np.nan], "predicted": [np.nan],
-                                  "log_error": [np.nan], "status": [str(error)]})
-        frames.append(frame.assign(curve=name, horizon=horizon, estimator=label))
+    with reused_fits():
+        for (name, curve), horizon, (label, make) in _product(curves.items(), horizons, estimators.items()):
+            try:
+                frame = holdout_error(make, curve["m"], curve["eps"], curve.get("repeats"), horizon)
+                frame["status"] = "ok"
+            except (ValueError, np.linalg.LinAlgError) as error:
+                frame = pd.DataFrame({"m": [np.nan], "observed": [np.nan], "predicted": [np.nan],
+                                      "log_error": [np.nan], "status": [str(error)]})
+            frames.append(frame.assign(curve=name, horizon=horizon, estimator=label))
     columns = ["curve", "horizon", "estimator", "m", "observed", "predicted", "log_error", "status"]
     return pd.concat(frames, ignore_index=True)[columns]
 

@@ -17,6 +17,9 @@ Intervals
 ``q`` the quantiles of ``(theta* - theta) / se*`` (Hall 1992); positive quantities work on
 the log scale. ``"percentile"``: quantiles of ``theta*``. Each resample restarts from
 the full-data optimum (Levenberg-Marquardt steps), so 1,000 resamples take under a second.
+A bootstrap's result is kept on disk, keyed by the fit's data and state, the arguments and
+the fitting code (:mod:`scaling_core.fit.cache`): asking again for the same bootstrap, in
+this process or the next, returns the stored result instead of refitting.
 
 Measured coverage
 -----------------
@@ -32,6 +35,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from scaling_core.fit import cache
+from scaling_core.fit._data import CurveData
 from scaling_core.fit.base import refine_from
 
 RESAMPLE_SCHEMES = ("auto", "residuals", "repeats", "points")
@@ -62,29 +67,92 @@ def bootstrap(fit, n: int = 1000, seed: int = 0, level: float = 0.95, method: st
         resampled quantities) and ``bootstrap_failures_`` set.
     """
     _check_bootstrap_args(fit, n, level, method, resample)
-    rng = np.random.default_rng(seed)
-    draw = _resampler(fit, _scheme(fit, resample))
+    arguments = {"n": n, "seed": seed, "level": level, "method": method, "resample": resample}
+    for name, value in _cached(fit, "bootstrap", arguments, lambda: _bootstrap(fit, **arguments)).items():
+        setattr(fit, name, value)
+    return fit
+
+
+def _bootstrap(fit, n, seed, level, method, resample) -> dict:
+    """The attributes :func:`bootstrap` sets, computed."""
     names = fit.quantity_names()
     estimates, ses = fit._quantities_with_se(fit.theta_, fit.cov_theta_)
+    resamples = _resamples(fit, seed, resample)
     working = np.empty((n, len(names)))
     working_se = np.empty((n, len(names)))
     for b in range(n):
-        x, y, weights = draw(rng)
-        theta, _ = refine_from(fit.theta_, fit._log_model, x, y, weights, fit.huber_delta, fit.bounds_)
-        values, value_ses = fit._quantities_with_se(theta, fit._theta_covariance(theta, x, y, weights))
-        working[b] = [_working(fit, k, values[k]) for k in names]
-        working_se[b] = [_working_se(fit, k, values[k], value_ses[k]) for k in names]
+        working[b], working_se[b] = next(resamples)
     ok = np.all(np.isfinite(working), axis=1)
-    fit.bootstrap_failures_ = int(n - ok.sum())
-    fit.bootstrap_samples_ = pd.DataFrame(_natural_scale(fit, names, working[ok]), columns=names)
+    result = {"bootstrap_failures_": int(n - ok.sum()),
+              "bootstrap_samples_": pd.DataFrame(_natural_scale(fit, names, working[ok]), columns=names)}
     for j, name in enumerate(names):
         centre = _working(fit, name, estimates[name])
         centre_se = _working_se(fit, name, estimates[name], ses[name])
         low, high = _interval(working[ok, j], working_se[ok, j], centre, centre_se, level, method)
         scale = np.exp if name in fit.log_scale_names else float
-        setattr(fit, f"{name}_ci_", (float(scale(low)), float(scale(high))))
-    fit.ci_method_ = f"bootstrap-{method}"
-    return fit
+        result[f"{name}_ci_"] = (float(scale(low)), float(scale(high)))
+    result["ci_method_"] = f"bootstrap-{method}"
+    return result
+
+
+def _resamples(fit, seed, resample):
+    """The working-scale quantities and their standard errors on each resample, in order."""
+    rng = np.random.default_rng(seed)
+    draw = _resampler(fit, _scheme(fit, resample))
+    names = fit.quantity_names()
+    while True:
+        x, y, weights = draw(rng)
+        theta, _ = refine_from(fit.theta_, fit._log_model, x, y, weights, fit.huber_delta, fit.bounds_)
+        values, value_ses = fit._quantities_with_se(theta, fit._theta_covariance(theta, x, y, weights))
+        yield ([_working(fit, k, values[k]) for k in names],
+               [_working_se(fit, k, values[k], value_ses[k]) for k in names])
+
+
+def bootstrap_samples(fit, n: int, total: int = 1000, seed: int = 0, resample: str = "auto") -> pd.DataFrame:
+    """The first ``n`` rows of ``bootstrap_samples_`` of a ``total``-resample :func:`bootstrap`, without the rest.
+
+    The resamples are drawn and refitted in the same order as by :func:`bootstrap` and
+    only until ``n`` of them are finite, so the rows equal those of the full bootstrap
+    (fewer than ``n`` when fewer of its ``total`` resamples are finite); the intervals,
+    which need every resample, are not computed and ``fit`` is left as it was.
+    """
+    _check_bootstrap_args(fit, total, 0.95, "studentized", resample)
+    arguments = {"n": n, "total": total, "seed": seed, "resample": resample}
+    return _cached(fit, "bootstrap_samples", arguments, lambda: _first_samples(fit, **arguments))
+
+
+def _first_samples(fit, n, total, seed, resample) -> pd.DataFrame:
+    names, rows = fit.quantity_names(), []
+    resamples = _resamples(fit, seed, resample)
+    for _ in range(total):
+        if len(rows) == n:
+            break
+        row = next(resamples)[0]
+        if np.all(np.isfinite(row)):
+            rows.append(row)
+    return pd.DataFrame(_natural_scale(fit, names, np.array(rows, dtype=float).reshape(-1, len(names))), columns=names)
+
+
+OUTPUTS = ("ci_method_", "bootstrap_samples_", "bootstrap_failures_")
+"""Attributes a bootstrap sets (with every ``*_ci_``): never part of its cache key."""
+
+
+def _cached(fit, kind, arguments, compute):
+    """``compute()`` through :func:`scaling_core.fit.cache.cached`, keyed by ``fit``'s whole state and ``arguments``.
+
+    The key holds the form (module and class), every attribute of the fitted object but
+    the bootstrap's outputs (settings, data, optimum, covariance, bounds) and the
+    arguments; an object with an attribute that cannot be keyed is computed uncached.
+    """
+    state = {}
+    for name, value in vars(fit).items():
+        if name in OUTPUTS or name.endswith("_ci_"):
+            continue
+        if isinstance(value, CurveData):
+            value = {"sizes": value.sizes, "eps": value.eps, "weights": value.weights, "repeats": value.repeats}
+        state[name] = value
+    inputs = {"form": f"{type(fit).__module__}.{type(fit).__qualname__}", "state": state, "arguments": arguments}
+    return cache.cached(kind, inputs, compute, (type(fit).__module__,))
 
 
 def _check_bootstrap_args(fit, n, level, method, resample):
