@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 from pathlib import Path
 
 import pytest
@@ -40,3 +41,14 @@ def smoke_html(tmp_path_factory) -> Path:
     if prebuilt and (Path(prebuilt) / "_build" / "html" / "index.html").exists():
         return (Path(prebuilt) / "_build" / "html").resolve()
     return build_book(profile="smoke", staging=tmp_path_factory.mktemp("smoke-book"), log=lambda _: None)
+
+
+@pytest.fixture(scope="session")
+def chromium() -> str:
+    """The headless browser the page checks use: a failure on CI (which installs it), else a skip."""
+    found = shutil.which("chromium") or shutil.which("chromium-browser")
+    if found is None:
+        if os.environ.get("CI"):
+            pytest.fail("chromium is not installed (.ci/run installs Debian's chromium)")
+        pytest.skip("chromium not installed")
+    return found

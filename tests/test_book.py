@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import re
 import shutil
 import subprocess
@@ -50,11 +49,7 @@ def test_glued_numbers_are_filled_in(smoke_html):
 
 
 @pytest.mark.browser
-def test_charts_draw_offline_without_console_errors(smoke_html, tmp_path):
-    if CHROMIUM is None:
-        if os.environ.get("CI"):
-            pytest.fail("chromium is not installed (.ci/run installs Debian's chromium)")
-        pytest.skip("chromium not installed")
+def test_charts_draw_offline_without_console_errors(smoke_html, tmp_path, chromium):
     for key in toc_chapters():
         page = smoke_html / "book" / f"{key}.html"
         charts = page.read_text().count('class="vega-chart"')

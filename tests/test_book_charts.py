@@ -9,7 +9,6 @@ off), lets Vega draw, and parses the SVG it drew.
 
 from __future__ import annotations
 
-import os
 import re
 import shutil
 import subprocess
@@ -432,11 +431,7 @@ def chart_problems(chart: Node, content: tuple[float, float]) -> list[str]:
 
 
 @pytest.mark.browser
-def test_every_chart_of_the_book_draws_data_labelled_axes_within_the_column(smoke_html, tmp_path):
-    if CHROMIUM is None:
-        if os.environ.get("CI"):
-            pytest.fail("chromium is not installed (.ci/run installs Debian's chromium)")
-        pytest.skip("chromium not installed")
+def test_every_chart_of_the_book_draws_data_labelled_axes_within_the_column(smoke_html, tmp_path, chromium):
     problems, drawn = [], 0
     for key in toc_chapters():
         root = parse(drawn_page(smoke_html / "book" / f"{key}.html", tmp_path))
