@@ -448,11 +448,14 @@ def finish(chart, what: str = ""):
         return NoChart(reason, what or _title_text(chart))
     faceted = _get(chart, "spec") is not alt.Undefined  # panels of their own scales: Vega picks each one's ticks
     for axis, channels in log_channels.items():
-        ticks = log_ticks(min(extent[axis]), max(extent[axis])) if extent[axis] and not faceted else []
+        low, high = (min(extent[axis]), max(extent[axis])) if extent[axis] and not faceted else (np.nan, np.nan)
+        ticks = log_ticks(low, high)
         for channel in channels:
-            axis_def = _get(channel, "axis")
+            axis_def, scale = _get(channel, "axis"), _get(channel, "scale")
             if ticks and axis_def not in (None, alt.Undefined):  # a layer finished before saw only its own data
                 axis_def["values"] = ticks
+            if ticks and _get(scale, "nice") is False:  # the data and every tick inside the domain
+                scale["domain"] = [min(ticks[0], low), max(ticks[-1], high)]
     _retitle(chart, f"{dropped} point{'s' if dropped != 1 else ''} at zero or below not drawn (log scale)"
              if dropped else "")
     return chart
@@ -472,9 +475,26 @@ def log_ticks(low: float, high: float) -> list[float]:
     first, last = int(np.floor(np.log10(low))), int(np.ceil(np.log10(high)))
     values = [float(f"{m}e{e}") for e in range(first, last + 1) for m in steps]
     inside = [v for v in values if low / 1.05 <= v <= high * 1.05]
-    if len(inside) < 2:  # a narrow span: the ticks Vega chooses itself
-        return []
-    return inside
+    return inside if len(inside) >= 2 else narrow_ticks(low, high)
+
+
+def narrow_ticks(low: float, high: float) -> list[float]:
+    """Evenly spaced ticks that bracket a span too narrow for a log axis's 1-to-9 steps.
+
+    The step is the largest of 1, 2, 2.5 or 5 times a power of ten that is at most half the
+    span, and the ticks run from the last multiple at or below ``low`` to the first at or above
+    ``high``; a span of one value is widened by 2 % each way. The chart's domain then runs from
+    the first tick to the last, so that every tick is drawn (0.96 to 1 gives 0.96, 0.98, 1).
+    """
+    if high / low < 1.001:
+        low, high = low / 1.02, high * 1.02
+    span = high - low
+    top = int(np.floor(np.log10(span)))
+    for step in (m * 10.0 ** e for e in range(top, top - 3, -1) for m in (5, 2.5, 2, 1)):
+        if step <= span / 2:
+            first, last = int(np.floor(low / step + 1e-9)), int(np.ceil(high / step - 1e-9))
+            return [float(f"{k * step:.12g}") for k in range(max(first, 1), last + 1)]
+    return []
 
 
 def layer(main, *extra, **properties):

@@ -195,7 +195,19 @@ def test_log_ticks_keep_the_decades_and_stop_at_the_data():
     assert 10 in charts.log_ticks(2, 30)  # Vega's own ticks dropped "10" between "9" and "20"
     ticks = charts.log_ticks(10, 128_000)
     assert ticks[0] == 10 and ticks[-1] == 100_000 and 1e6 not in ticks
-    assert charts.log_ticks(5.1, 5.5) == []  # too narrow for these steps: Vega's own ticks
+    assert charts.log_ticks(5.1, 5.5) == [5.0, 5.2, 5.4, 5.6]  # too narrow for 1-to-9 steps: even ones
+    assert charts.log_ticks(0.96, 1.0) == [0.96, 0.98, 1.0]
+    assert len(charts.log_ticks(1.0, 1.0)) >= 3  # one value: a span around it
+
+
+def test_a_narrow_log_axis_still_labels_several_ticks_inside_its_domain():
+    vl_convert = pytest.importorskip("vl_convert")
+    frame = pd.DataFrame({"m": [100, 200, 400, 800], "cer": [0.985, 0.97, 0.99, 1.0]})  # a CER near 1
+    chart = charts.finish(alt.Chart(frame).mark_point().encode(
+        x=alt.X("m:Q", **charts.log_axis("m")), y=alt.Y("cer:Q", **charts.log_axis("CER"))))
+    svg = vl_convert.vegalite_to_svg(chart.to_dict())
+    labels = set(re.findall(r"<text[^>]*>([^<]+)</text>", svg))
+    assert {"0.97", "0.98", "0.99", "1"} <= labels, labels
 
 
 def test_zeros_never_reach_a_log_scale_and_the_chart_says_how_many_were_left_out(specs):
