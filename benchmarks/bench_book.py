@@ -37,7 +37,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from scaling_core import book  # noqa: E402
-from scaling_core.book import build_html, chapter_profile, stage_book, toc_chapters, write_profiles  # noqa: E402
+from scaling_core.book import build_html, chapter_profile, stage_book, toc_chapters  # noqa: E402
+from scaling_core.book_pages import write_profiles  # noqa: E402
 
 DEFAULT_JOBS = getattr(book, "DEFAULT_JOBS", 1)  # (an older checkout, measured for comparison, has none of these)
 execution_order = getattr(book, "execution_order", list)

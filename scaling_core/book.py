@@ -8,7 +8,8 @@ with Jupyter Book, which reads the executed notebooks and never runs a kernel it
 A ``paper`` book never trains on the machine that builds it: a chapter whose ``paper``
 stores are not complete (:func:`chapter_profile`) is shown at ``laptop`` instead, and
 ``book/profiles.md`` (included in the intro page) says which profile each chapter's
-figures come from and why.
+figures come from and why (:mod:`scaling_core.book_pages`, which also marks a page run at
+another profile or seed and gives a chapter never executed a placeholder page).
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from typing import Any, Mapping
 
 import yaml
 
+from scaling_core.book_pages import executed_profiles, mark_outliers, write_placeholders, write_profiles
 from scaling_core.paths import REPO_ROOT
 from scaling_core.experiments.contract import CHAPTER_PARAMETERS, CHAPTERS, configure
 from scaling_core.profiles import PROFILES, ParameterError, check_choice
@@ -215,31 +217,6 @@ def chapter_profile(key: str, profile: str, root: Path = REPO_ROOT) -> tuple[str
                       f"{state.trials_done} trials finished, {state.trials_pending} pending")
 
 
-def write_profiles(rows: list[tuple[str, str, str]], book_root: Path) -> Path:
-    """``book/profiles.md``: one row per chapter with the profile its figures come from and why."""
-    lines = ["| Chapter | Figures from profile | Why |", "|---|---|---|"]
-    lines += [f"| {key} | `{used}` | {why or 'as asked'} |" for key, used, why in rows]
-    path = book_root / "book" / "profiles.md"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text("\n".join(lines) + "\n")
-    return path
-
-
-def _executed_profiles(keys: list[str], book_root: Path) -> list[tuple[str, str, str]]:
-    """The profile each executed notebook in ``book/`` was run at (from papermill's record)."""
-    import json
-
-    rows = []
-    for key in keys:
-        path = book_root / "book" / f"{key}.ipynb"
-        used = "not executed"
-        if path.exists():
-            parameters = json.loads(path.read_text()).get("metadata", {}).get("papermill", {}).get("parameters", {})
-            used = parameters.get("profile", "laptop")
-        rows.append((key, used, ""))
-    return rows
-
-
 def book_jobs(rows: list[tuple[str, str, str]], parameters: Mapping[str, Any] | None = None,
               jobs: int | None = None) -> tuple[int, str]:
     """How many of the chapters ``rows`` (key, profile, why) to execute at once, and why only one.
@@ -401,6 +378,11 @@ def build_book(
         if why_serial:
             log(f"executing one chapter at a time: {why_serial}")
         execute_chapters(rows, parameters, book_root / "book", root, jobs, log)
-    write_profiles(rows if execute else _executed_profiles(keys, book_root), book_root)
+    toc = toc_chapters(root)
+    write_profiles(executed_profiles(toc, book_root, {key: (used, why) for key, used, why in rows}), book_root)
+    for key in write_placeholders(toc, book_root, root):
+        log(f"{key}: not executed in this build (a placeholder page says so)")
+    for key in mark_outliers(toc, book_root):
+        log(f"{key}: executed at another profile or seed than the rest (its page says so)")
     log("building html")
     return build_html(book_root)

@@ -65,18 +65,32 @@ def chart_id(spec: dict) -> str:
     return f"vega-{digest}" if count == 1 else f"vega-{digest}-{count}"
 
 
+def static_svg(spec: dict) -> str:
+    """The chart drawn as SVG by the pinned ``vl-convert`` (no browser, no network)."""
+    import vl_convert
+
+    version = alt.SCHEMA_VERSION.lstrip("v").rsplit(".", 1)[0]  # e.g. "6.4"
+    return vl_convert.vegalite_to_svg(spec, vl_version=version)
+
+
 def book_renderer(spec: dict, **metadata) -> dict:
-    """Altair renderer: an HTML div and a ``vegaEmbed`` call (plus a plain-text fallback)."""
+    """Altair renderer: an HTML div and a ``vegaEmbed`` call, a static SVG, and plain text.
+
+    The book's pages draw the chart with the Vega bundle they load (interactive: tooltips,
+    sliders). The same chart drawn as SVG by ``vl-convert`` sits in the div until then and
+    is the output's ``image/svg+xml``, so a downloaded notebook shows its figures in Jupyter,
+    Colab or on GitHub, where the bundle is absent.
+    """
     element = chart_id(spec)
+    svg = static_svg(spec)
     html = (
-        f'<div id="{element}" class="vega-chart"></div>\n'
+        f'<div id="{element}" class="vega-chart">{svg}</div>\n'
         "<script>(function(){\n"
         f"  var spec = {json.dumps(spec, sort_keys=True)};\n"
         f'  var el = document.getElementById("{element}");\n'
         "  function draw() {\n"
-        '    if (typeof vegaEmbed === "undefined") {\n'
-        '      el.textContent = "This chart needs the vega bundle the book loads on every page.";\n'
-        "      return; }\n"
+        '    if (typeof vegaEmbed === "undefined") return;  // the static drawing stays\n'
+        '    el.innerHTML = "";\n'
         '    vegaEmbed(el, spec, {"actions": false, "renderer": "svg"})\n'
         '      .catch(function(err){ el.textContent = "Chart error: " + err; }); }\n'
         "  // the bundle is an ES module: it runs after parsing, before DOMContentLoaded\n"
@@ -86,7 +100,7 @@ def book_renderer(spec: dict, **metadata) -> dict:
     )
     title = spec.get("title", "")
     text = f"<altair chart {title!r}>" if title else "<altair chart>"
-    return {"text/html": html, "text/plain": text}
+    return {"text/html": html, "image/svg+xml": svg, "text/plain": text}
 
 
 def theme() -> dict:

@@ -55,6 +55,28 @@ def glue(name: str, value, display: bool = False, kind: str | None = None):
     return myst_glue(name, stored, display=display)
 
 
+def figure(name: str, chart):
+    """Show ``chart`` and glue it as ``name`` for a numbered figure of the book.
+
+    The prose places it with a ``{glue:figure}`` directive whose ``:name:`` is ``name`` and
+    refers to it by number with ``{numref}`name```. The chart's cell is tagged
+    ``remove-output``, so the book shows it once, as the figure; the executed notebook keeps
+    the output (its HTML and static SVG) where the cell ran. A chart helper's
+    :class:`~scaling_core.charts.NoChart` or a plain sentence becomes a Markdown figure
+    body: the figure number stays and says why nothing is drawn.
+    """
+    from IPython.display import Markdown
+    from myst_nb import glue as myst_glue
+
+    from scaling_core.charts import NoChart
+
+    if isinstance(chart, NoChart):
+        chart = Markdown(chart._repr_markdown_())
+    elif isinstance(chart, str):
+        chart = Markdown(chart)
+    return myst_glue(name, chart, display=True)
+
+
 def run_command(chapter: str, profile: str, seed: int, **parameters) -> str:
     """The command that re-executes ``chapter`` with the given profile and seed.
 

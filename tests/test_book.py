@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 import shutil
 import subprocess
@@ -54,7 +55,7 @@ def test_charts_draw_offline_without_console_errors(smoke_html, tmp_path, chromi
         page = smoke_html / "book" / f"{key}.html"
         charts = page.read_text().count('class="vega-chart"')
         dom, console = render(page, tmp_path)
-        drawn = re.findall(r'<div id="vega-[^"]+" class="vega-chart[^"]*"[^>]*><svg', dom)
+        drawn = re.findall(r'<div id="vega-[^"]+" class="vega-chart vega-embed[^"]*"[^>]*><svg', dom)
         assert charts > 0 and len(drawn) == charts, f"{key}: {len(drawn)} of {charts} charts drawn"
         assert "mjx-container" in dom or "$" not in page.read_text(), f"{key}: equations not typeset"
         assert console_errors(console) == [], key
@@ -110,3 +111,60 @@ def test_a_failed_chapter_keeps_the_good_notebook_and_writes_the_half_run_one_be
     assert sorted(p.name for p in out.iterdir()) == ["toy.failed.ipynb", "toy.ipynb"]  # no temporary left
     execute_chapter(source, {"fail": False}, output_dir=out, root=tmp_path)
     assert not (out / "toy.failed.ipynb").exists()  # a later success clears the failure
+
+
+FIGURE = re.compile(r"<figure\b.*?</figure>", re.S)
+
+
+@pytest.mark.parametrize("key", toc_chapters())
+def test_every_chart_is_a_numbered_figure_with_a_caption(smoke_html, key):
+    page = (smoke_html / "book" / f"{key}.html").read_text()
+    figures = FIGURE.findall(page)
+    declared = (REPO / "chapters" / f"{key}.md").read_text().count("```{glue:figure}")
+    assert declared > 0 and len(figures) == declared, f"{key}: {len(figures)} figures for {declared} declared"
+    for figure in figures:
+        assert re.search(r'<span class="caption-number">Fig\. \d+', figure), figure[:200]
+        caption = re.search(r"<figcaption>(.*?)</figcaption>", figure, re.S)
+        assert caption and len(re.sub(r"<[^>]+>", "", caption.group(1)).split()) >= 5, figure[:200]
+    inside = sum(f.count('class="vega-chart"') for f in figures)
+    assert inside == page.count('class="vega-chart"'), f"{key}: a chart outside a numbered figure"
+
+
+@pytest.mark.parametrize("key", toc_chapters())
+def test_every_chapter_refers_to_a_figure_by_number_and_cites_a_work(smoke_html, key):
+    page = (smoke_html / "book" / f"{key}.html").read_text()
+    targets = set(re.findall(r'<figure\b[^>]*\bid="([^"]+)"', page))
+    references = re.findall(r'href="#(fig-[^"]+)"><span class="std std-numref">Fig\. \d+</span>', page)
+    assert references and set(references) <= targets, f"{key}: figure references {references}"
+    citations = re.findall(r'class="bibtex-citation"[^>]*>\[<a class="reference internal" href="\.\./references\.html#(\w+)"',
+                           page)
+    assert citations, f"{key}: no citation"
+    bibliography = (smoke_html / "references.html").read_text()
+    for anchor in citations:
+        assert f'id="{anchor}"' in bibliography, f"{key}: citation #{anchor} not on the references page"
+
+
+def test_a_downloaded_notebook_shows_every_chart_without_the_book(smoke_html):
+    executed = smoke_html.parent.parent / "book"
+    charts = 0
+    for key in toc_chapters():
+        notebook = json.loads((executed / f"{key}.ipynb").read_text())
+        for cell in notebook["cells"]:
+            for output in cell.get("outputs", []):
+                data = output.get("data", {})
+                if "vega-chart" in "".join(data.get("text/html", "")):
+                    charts += 1
+                    svg = "".join(data.get("image/svg+xml", ""))
+                    assert svg.lstrip().startswith("<svg") and "marks" in svg, f"{key}: a chart without its static SVG"
+                    assert "<svg" in "".join(data["text/html"]), f"{key}: the HTML has no drawing until the bundle loads"
+    assert charts > 0
+
+
+def test_one_chapter_rebuilds_into_a_fresh_folder(tmp_path):
+    from scaling_core.book import build_book
+
+    html = build_book(profile="smoke", chapters=["counting"], staging=tmp_path / "stage", log=lambda _: None)
+    assert FIGURE.search((html / "book" / "counting.html").read_text())
+    other = (html / "book" / "speech.html").read_text()
+    assert "not executed in this build" in other
+    assert re.search(r'scaling-core</span> <span class="pre">chapter</span> <span class="pre">speech', other)

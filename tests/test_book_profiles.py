@@ -6,7 +6,7 @@ import json
 import shutil
 from pathlib import Path
 
-from scaling_core import book, pending
+from scaling_core import book, book_pages, pending
 from scaling_core.paths import REPO_ROOT
 
 
@@ -36,7 +36,7 @@ def test_complete_paper_stores_are_shown_at_paper(monkeypatch):
 
 
 def test_profiles_page_lists_every_chapter(tmp_path):
-    path = book.write_profiles([("counting", "paper", ""), ("methodology", "laptop", "no paper store yet")], tmp_path)
+    path = book_pages.write_profiles([("counting", "paper", ""), ("methodology", "laptop", "no paper store yet")], tmp_path)
     text = path.read_text()
     assert path == tmp_path / "book" / "profiles.md"
     assert "| methodology | `laptop` | no paper store yet |" in text and "| counting | `paper` | as asked |" in text
@@ -47,5 +47,5 @@ def test_profiles_of_executed_notebooks_come_from_papermill(tmp_path):
     notebook = {"cells": [], "metadata": {"papermill": {"parameters": {"profile": "smoke"}}}, "nbformat": 4,
                 "nbformat_minor": 5}
     (tmp_path / "book" / "counting.ipynb").write_text(json.dumps(notebook))
-    rows = book._executed_profiles(["counting", "speech"], Path(tmp_path))
+    rows = book_pages.executed_profiles(["counting", "speech"], Path(tmp_path))
     assert rows == [("counting", "smoke", ""), ("speech", "not executed", "")]
