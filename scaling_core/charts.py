@@ -468,8 +468,10 @@ def finish(chart, what: str = ""):
             axis_def, scale = _get(channel, "axis"), _get(channel, "scale")
             if ticks and axis_def not in (None, alt.Undefined):  # a layer finished before saw only its own data
                 axis_def["values"] = ticks
-            if ticks and _get(scale, "nice") is False:  # the data and every tick inside the domain
-                scale["domain"] = [min(ticks[0], low), max(ticks[-1], high)]
+            if ticks and _get(scale, "nice") is False:  # a scale of ours (a domain given by the caller stays)
+                # narrow ticks bracket the data: the domain reaches them; else Vega fits the (filtered) data
+                outside = ticks[0] < low or ticks[-1] > high
+                scale["domain"] = [ticks[0], ticks[-1]] if outside else alt.Undefined
     _retitle(chart, f"{dropped} point{'s' if dropped != 1 else ''} at zero or below not drawn (log scale)"
              if dropped else "")
     return chart
@@ -479,7 +481,9 @@ def log_ticks(low: float, high: float) -> list[float]:
     """Tick values of a log axis from ``low`` to ``high``: every digit, 1-2-3-5, 1-2-5, 1-3 or powers of ten by span.
 
     Vega's own log ticks label every multiple of a decade and then drop labels that overlap,
-    which can leave out the 10 between 9 and 20.
+    which can leave out the 10 between 9 and 20. Only ticks within the data are given (one
+    outside the domain would not be drawn); a span with fewer than two of them gets
+    :func:`narrow_ticks`, which bracket the data.
     """
     if not (np.isfinite(low) and np.isfinite(high)) or low <= 0 or high <= 0:
         return []
@@ -488,7 +492,7 @@ def log_ticks(low: float, high: float) -> list[float]:
              else (1, 3) if decades <= 6 else (1,))
     first, last = int(np.floor(np.log10(low))), int(np.ceil(np.log10(high)))
     values = [float(f"{m}e{e}") for e in range(first, last + 1) for m in steps]
-    inside = [v for v in values if low / 1.05 <= v <= high * 1.05]
+    inside = [v for v in values if low / (1 + 1e-9) <= v <= high * (1 + 1e-9)]  # a tick outside is not drawn
     return inside if len(inside) >= 2 else narrow_ticks(low, high)
 
 

@@ -1,0 +1,91 @@
+"""Pilot runs that size the methodology chapter's laptop profile.
+
+Each variant is a full settings dict of :data:`scaling_core.experiments.methodology.SCALES`
+run through the chapter's own sweep, search and verdicts into a scratch store
+(``results/scratch/pilot-methodology-<variant>.sqlite``, ignored by git), so a pilot costs
+what the chapter would. It prints one table per variant (each shard's winner, how it
+stopped) and one summary row: wall time, trials, the verdicts of cross-entropy and error
+(power-law span in decades, capped winners) and whether the winner is pinned at the grid's
+largest width. Usage::
+
+    python benchmarks/pilot_methodology.py current wide
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import dataclasses
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from scaling_core.experiments import curves, methodology  # noqa: E402
+from scaling_core.experiments.contract import configure  # noqa: E402
+from scaling_core.sweep.shard_baselines import shard_baselines  # noqa: E402
+
+LAPTOP = methodology.SCALES["laptop"]
+
+
+def variant(**changes) -> dict:
+    settings = copy.deepcopy(LAPTOP)
+    settings.update(changes)
+    return settings
+
+
+def search(grid, samples=2, growth=(0.0, 0.5, 1.0)):
+    return [{"family": "mlp", "grid": list(grid), "growth": list(growth), "samples": samples,
+             "lr_range": [1e-3, 1e-2], "batch_sizes": [32, 64]}]
+
+
+VARIANTS = {
+    "current": variant(),
+    "wide": variant(n_train=65536, n_val=4000,
+                    shard_sizes={"min_units": 256, "max_units": 65536, "factor": 2},
+                    searches=search((16, 32, 64, 128, 256, 512)),
+                    trainer={"max_epochs": 400, "patience": 6, "min_eval_steps": 20}, fit_from=256),
+    "wide-1": variant(n_train=65536, n_val=4000,
+                      shard_sizes={"min_units": 256, "max_units": 65536, "factor": 2},
+                      searches=search((16, 32, 64, 128, 256, 512), samples=1),
+                      trainer={"max_epochs": 400, "patience": 6, "min_eval_steps": 20}, fit_from=256),
+}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("variants", nargs="*", default=["current"], choices=sorted(VARIANTS))
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args()
+    summary = []
+    for name in args.variants:
+        settings = VARIANTS[name]
+        config = dataclasses.replace(configure("methodology", "laptop", args.seed), settings=settings)
+        spec = methodology.sweep_specs(config)[0]
+        store = ROOT / "results" / "scratch" / f"pilot-methodology-{name}.sqlite"
+        store.parent.mkdir(parents=True, exist_ok=True)
+        start = time.time()
+        trials = curves.run(spec, store, workers=settings["workers"], progress=True)
+        seconds = time.time() - start
+        baselines = shard_baselines(spec, store)
+        grid_top = max(max(s["grid"]) for s in settings["searches"])
+        print(f"\n## {name}: {len(trials)} trials in {seconds:.0f} s")
+        winners = curves.winners(trials, "val_loss", family="mlp", fit_from=settings["fit_from"])
+        loss_best, loss_verdict = curves.judge_metric(winners, "val_loss", baselines)
+        error_best, error_verdict = curves.judge_metric(winners, "val_error", baselines)
+        columns = ["shard_units", "size", "num_params", "val_loss", "val_error", "stop_reason", "best_epoch"]
+        print(loss_best[[c for c in columns if c in loss_best]].to_string(index=False))
+        pinned = int((loss_best["size"] >= grid_top).sum())
+        summary.append((name, seconds, len(trials), loss_verdict, error_verdict, pinned, len(loss_best)))
+    print("\n| variant | wall s | trials | loss verdict | loss decades | error verdict | error decades "
+          "| capped (loss) | pinned winners |")
+    print("|---|---|---|---|---|---|---|---|---|")
+    for name, seconds, n, lv, ev, pinned, shards in summary:
+        print(f"| {name} | {seconds:.0f} | {n} | {lv.kind} | {lv.decades:.2f} | {ev.kind} | {ev.decades:.2f} "
+              f"| {lv.capped}/{lv.judged} | {pinned}/{shards} |")
+
+
+if __name__ == "__main__":
+    main()
