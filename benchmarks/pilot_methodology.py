@@ -36,8 +36,8 @@ def variant(**changes) -> dict:
     return settings
 
 
-def search(grid, samples=2, growth=(0.0, 0.5, 1.0)):
-    return [{"family": "mlp", "grid": list(grid), "growth": list(growth), "samples": samples,
+def search(grid, samples=2, growth=(0.0, 0.5, 1.0), family="mlp"):
+    return [{"family": family, "grid": list(grid), "growth": list(growth), "samples": samples,
              "lr_range": [1e-3, 1e-2], "batch_sizes": [32, 64]}]
 
 
@@ -51,6 +51,10 @@ VARIANTS = {
                       shard_sizes={"min_units": 256, "max_units": 65536, "factor": 2},
                       searches=search((16, 32, 64, 128, 256, 512), samples=1),
                       trainer={"max_epochs": 400, "patience": 6, "min_eval_steps": 20}, fit_from=256),
+    "cnn-1": variant(n_train=65536, n_val=4000,
+                     shard_sizes={"min_units": 128, "max_units": 65536, "factor": 2},
+                     searches=search((4, 8, 16, 32, 64), samples=1, family="cnn"),
+                     trainer={"max_epochs": 400, "patience": 6, "min_eval_steps": 20}, fit_from=128),
 }
 
 
@@ -72,7 +76,8 @@ def main() -> None:
         baselines = shard_baselines(spec, store)
         grid_top = max(max(s["grid"]) for s in settings["searches"])
         print(f"\n## {name}: {len(trials)} trials in {seconds:.0f} s")
-        winners = curves.winners(trials, "val_loss", family="mlp", fit_from=settings["fit_from"])
+        winners = curves.winners(trials, "val_loss", family=settings["searches"][0]["family"],
+                                 fit_from=settings["fit_from"])
         loss_best, loss_verdict = curves.judge_metric(winners, "val_loss", baselines)
         error_best, error_verdict = curves.judge_metric(winners, "val_error", baselines)
         columns = ["shard_units", "size", "num_params", "val_loss", "val_error", "stop_reason", "best_epoch"]

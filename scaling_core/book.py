@@ -20,6 +20,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 from typing import Any, Mapping
 
@@ -31,6 +32,9 @@ from scaling_core.experiments.contract import CHAPTER_PARAMETERS, CHAPTERS, conf
 from scaling_core.profiles import PROFILES, ParameterError, check_choice
 
 KERNEL_ARGUMENTS = ["--IPKernelApp.log_level=ERROR"]
+KERNEL_START_FAILURE = "Kernel died before replying to kernel_info"
+"""jupyter_client's error for a kernel that died while starting (e.g. its port was taken)."""
+KERNEL_START_TRIES = 3
 """The kernel logs errors only: its warning that a local kernel talks over unencrypted TCP (on
 every chapter) says nothing a reader can act on."""
 
@@ -124,7 +128,6 @@ def execute_chapter(
         When a cell fails; the message is the cell's one-line error.
     """
     import jupytext
-    import papermill
     from papermill.exceptions import PapermillExecutionError
 
     source = chapter_source(source, root)
@@ -139,11 +142,7 @@ def execute_chapter(
         ipynb = Path(tmp) / f"{source.stem}.ipynb"
         jupytext.write(jupytext.read(source), ipynb)
         try:
-            papermill.execute_notebook(
-                str(ipynb), str(running), parameters=parameters, cwd=str(root),
-                kernel_name="python3", progress_bar=False, report_mode=False,
-                extra_arguments=KERNEL_ARGUMENTS,
-            )
+            _execute_notebook(ipynb, running, parameters, root)
         except PapermillExecutionError as error:
             os.replace(running, failed)
             raise ChapterError(f"{source.name}: {error.ename}: {error.evalue} (half-run notebook: {failed}; "
@@ -155,6 +154,29 @@ def execute_chapter(
     os.replace(running, target)
     failed.unlink(missing_ok=True)
     return target
+
+
+def _execute_notebook(ipynb: Path, output: Path, parameters: Mapping[str, Any], root: Path) -> None:
+    """``papermill.execute_notebook``, retried when the kernel dies while it starts.
+
+    Two kernels started at once (chapters executed side by side) can draw the same free
+    port; the loser dies before it replies, no cell has run, and a new kernel starts
+    cleanly (:data:`KERNEL_START_TRIES` in all).
+    """
+    import papermill
+
+    for attempt in range(1, KERNEL_START_TRIES + 1):
+        try:
+            papermill.execute_notebook(
+                str(ipynb), str(output), parameters=dict(parameters), cwd=str(root),
+                kernel_name="python3", progress_bar=False, report_mode=False,
+                extra_arguments=KERNEL_ARGUMENTS,
+            )
+            return
+        except RuntimeError as error:
+            if KERNEL_START_FAILURE not in str(error) or attempt == KERNEL_START_TRIES:
+                raise
+            time.sleep(attempt)
 
 
 def _tag_injected_cell(path: Path) -> None:

@@ -168,3 +168,31 @@ def test_one_chapter_rebuilds_into_a_fresh_folder(tmp_path):
     other = (html / "book" / "speech.html").read_text()
     assert "not executed in this build" in other
     assert re.search(r'scaling-core</span> <span class="pre">chapter</span> <span class="pre">speech', other)
+
+
+def test_a_kernel_that_dies_while_starting_is_started_again(tmp_path, monkeypatch):
+    import nbformat
+    import papermill
+
+    from scaling_core import book
+
+    calls = []
+
+    def flaky(source, output, **options):
+        calls.append(options["parameters"])
+        if len(calls) == 1:  # what a kernel whose port was taken by another one raises
+            raise RuntimeError(book.KERNEL_START_FAILURE)
+        nbformat.write(nbformat.v4.new_notebook(cells=[nbformat.v4.new_markdown_cell("# ran")]), output)
+
+    monkeypatch.setattr(papermill, "execute_notebook", flaky)
+    monkeypatch.setattr(book.time, "sleep", lambda seconds: None)
+    path = book.execute_chapter("counting", {"profile": "smoke"}, output_dir=tmp_path)
+    assert len(calls) == 2 and path.exists()
+
+    def broken(source, output, **options):
+        raise RuntimeError("something else")
+
+    monkeypatch.setattr(papermill, "execute_notebook", broken)
+    with pytest.raises(RuntimeError, match="something else"):
+        book.execute_chapter("counting", {"profile": "smoke"}, output_dir=tmp_path)
+    assert path.exists()  # the good notebook stays
