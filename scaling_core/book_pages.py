@@ -28,23 +28,20 @@ PLACEHOLDER_MARK = "<!-- placeholder page: scaling_core.book_pages -->"
 def executed_parameters(path: str | Path) -> dict:
     """The parameters an executed notebook ran with: its defaults, then papermill's injected values.
 
-    The defaults are the literal assignments of the cell tagged ``parameters``
-    (``profile = "laptop"``); papermill records the values it injected in the notebook's
-    metadata.
+    The defaults are what ``papermill.inspect_notebook`` reads from the cell tagged
+    ``parameters`` (``profile = "laptop"``); papermill records the values it injected in
+    the notebook's metadata.
     """
-    notebook = json.loads(Path(path).read_text())
-    values: dict = {}
-    for cell in notebook.get("cells", []):
-        if "parameters" in cell.get("metadata", {}).get("tags", []):
-            source = "".join(cell.get("source", ""))
-            for node in ast.parse(source).body:
-                if isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name):
-                    try:
-                        values[node.targets[0].id] = ast.literal_eval(node.value)
-                    except ValueError:
-                        pass
-            break
-    values.update(notebook.get("metadata", {}).get("papermill", {}).get("parameters", {}) or {})
+    import papermill
+
+    values = {}
+    for name, found in papermill.inspect_notebook(str(path)).items():
+        try:
+            values[name] = ast.literal_eval(found["default"])
+        except (ValueError, SyntaxError):
+            pass  # a default that is not a literal
+    injected = json.loads(Path(path).read_text()).get("metadata", {}).get("papermill", {}).get("parameters")
+    values.update(injected or {})
     return values
 
 
@@ -71,8 +68,8 @@ def write_profiles(rows: list[tuple[str, str, str]], book_root: Path) -> Path:
     return path
 
 
-def _run_of(parameters: dict) -> tuple[str, str]:
-    return str(parameters.get("profile", "laptop")), str(parameters.get("seed", 0))
+def _run_of(parameters: dict) -> tuple:
+    return parameters.get("profile", "laptop"), parameters.get("seed", 0)
 
 
 def mark_outliers(keys: list[str], book_root: Path) -> list[str]:
@@ -91,15 +88,14 @@ def mark_outliers(keys: list[str], book_root: Path) -> list[str]:
     runs = {key: _run_of(executed_parameters(path)) for key, path in paths.items() if path.exists()}
     if not runs:
         return []
-    counts = Counter(runs.values())
-    book_run = max(counts, key=lambda run: (counts[run], -list(runs.values()).index(run)))
+    book_run = Counter(runs.values()).most_common(1)[0][0]  # on a tie, the first chapter's run
     marked = []
     for key, run in runs.items():
         notebook = nbformat.read(paths[key], as_version=4)
         cells = [c for c in notebook.cells if BANNER_TAG not in c.metadata.get("tags", [])]
         changed = len(cells) != len(notebook.cells)
         if run != book_run:
-            command = run_command(key, book_run[0], int(book_run[1]) if book_run[1].isdigit() else book_run[1])
+            command = run_command(key, *book_run)
             text = (f"```{{admonition}} Executed at another profile or seed\n:class: warning\n"
                     f"This page was executed at profile `{run[0]}` with seed {run[1]}; the rest of the "
                     f"book at profile `{book_run[0]}` with seed {book_run[1]}. Its figures and numbers come "

@@ -68,13 +68,7 @@ def figure(name: str, chart):
     from IPython.display import Markdown
     from myst_nb import glue as myst_glue
 
-    from scaling_core.charts import NoChart
-
-    if isinstance(chart, NoChart):
-        chart = Markdown(chart._repr_markdown_())
-    elif isinstance(chart, str):
-        chart = Markdown(chart)
-    return myst_glue(name, chart, display=True)
+    return myst_glue(name, Markdown(chart) if isinstance(chart, str) else chart, display=True)
 
 
 def run_command(chapter: str, profile: str, seed: int, **parameters) -> str:

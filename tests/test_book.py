@@ -174,7 +174,7 @@ def test_a_kernel_that_dies_while_starting_is_started_again(tmp_path, monkeypatc
     import nbformat
     import papermill
 
-    from scaling_core import book
+    from scaling_core import book, book_execute
 
     calls = []
 
@@ -185,7 +185,7 @@ def test_a_kernel_that_dies_while_starting_is_started_again(tmp_path, monkeypatc
         nbformat.write(nbformat.v4.new_notebook(cells=[nbformat.v4.new_markdown_cell("# ran")]), output)
 
     monkeypatch.setattr(papermill, "execute_notebook", flaky)
-    monkeypatch.setattr(book.time, "sleep", lambda seconds: None)
+    monkeypatch.setattr(book_execute.time, "sleep", lambda seconds: None)
     path = book.execute_chapter("counting", {"profile": "smoke"}, output_dir=tmp_path)
     assert len(calls) == 2 and path.exists()
 

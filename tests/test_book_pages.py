@@ -19,7 +19,8 @@ def write_notebook(folder: Path, key: str, injected: dict | None = None) -> Path
                                   metadata={"tags": ["parameters", "remove-cell"]}),
         nbformat.v4.new_markdown_cell("Some prose."),
     ]
-    notebook.metadata["papermill"] = {"parameters": injected or {}}
+    notebook.metadata["kernelspec"] = {"name": "python3", "language": "python", "display_name": "Python 3"}
+    notebook.metadata["papermill"] = {"parameters": injected or {}}  # as papermill leaves an executed notebook
     path = folder / "book" / f"{key}.ipynb"
     path.parent.mkdir(parents=True, exist_ok=True)
     nbformat.write(notebook, path)

@@ -7,8 +7,8 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from scaling_core import book
-from scaling_core.book import ChapterError, book_jobs, execute_chapters, execution_order
+from scaling_core import book, book_parallel
+from scaling_core.book_parallel import ChapterError, book_jobs, execute_chapters, execution_order
 
 HEADER = ("---\njupytext:\n  text_representation:\n    extension: .md\n    format_name: myst\n"
           "kernelspec:\n  display_name: Python 3\n  language: python\n  name: python3\n---\n\n")
@@ -64,11 +64,11 @@ def test_a_bad_parameter_stops_a_parallel_build_before_any_kernel(tmp_path):
 
 def test_chapters_run_one_at_a_time_when_one_would_train(monkeypatch):
     rows = [("counting", "laptop", ""), ("nmt", "laptop", ""), ("implications", "laptop", "")]
-    monkeypatch.setattr(book.os, "cpu_count", lambda: 2)
-    monkeypatch.setattr(book, "_stores_complete", lambda key, profile, parameters: True)
+    monkeypatch.setattr(book_parallel.os, "cpu_count", lambda: 2)
+    monkeypatch.setattr(book_parallel, "_stores_complete", lambda key, profile, parameters: True)
     assert book_jobs(rows) == (2, "")
     assert book_jobs(rows, jobs=1) == (1, "")
-    monkeypatch.setattr(book, "_stores_complete", lambda key, profile, parameters: key != "nmt")
+    monkeypatch.setattr(book_parallel, "_stores_complete", lambda key, profile, parameters: key != "nmt")
     assert book_jobs(rows) == (1, "nmt has sweeps to train")
 
 
