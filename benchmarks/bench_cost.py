@@ -33,7 +33,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from scaling_core.cost import (  # noqa: E402
-    TRIAL_OVERHEAD, PlannedTrial, chapter_shapes, count_step, estimate, evaluation_seconds, step_seconds, trial_steps,
+    TRIAL_OVERHEAD, PlannedTrial, chapter_shapes, count_step, estimate, evaluation_seconds, evaluations_to_best,
+    step_seconds, trial_steps,
 )
 from scaling_core.pending import chapter_config  # noqa: E402
 from scaling_core.paths import store_path  # noqa: E402
@@ -82,6 +83,7 @@ def laptop() -> None:
     torch.set_num_threads(1)  # as a sweep's worker
     for chapter, dataset in CHAPTERS:
         module, config = chapter_config(chapter, "laptop", dataset)
+        to_best = evaluations_to_best(module)
         specs = {spec.name: spec for spec in module.sweep_specs(config)}
         rows = [r for r in _stored(chapter, dataset, "laptop") if r["sweep"] in specs]
         shards = sorted({r["shard"] for r in rows})
@@ -93,7 +95,7 @@ def laptop() -> None:
             shapes = chapter_shapes(chapter, config, spec)
             trial = PlannedTrial(spec.name, row["shard"], row["shard_units"], row["family"], row["size"], 1,
                                  (row["batch_size"],))
-            steps, evaluations = trial_steps(trial, shapes, spec.trainer, row["batch_size"])
+            steps, evaluations = trial_steps(trial, shapes, spec.trainer, row["batch_size"], to_best)
             count = count_step(shapes, row["family"], row["size"])
             step = step_seconds(count, shapes, row["family"], row["batch_size"], "cpu", "one")
             evaluation = evaluation_seconds(count, shapes, row["family"], "cpu")
@@ -102,7 +104,7 @@ def laptop() -> None:
         planned = sum(trial_steps(PlannedTrial("", r["shard"], r["shard_units"], r["family"], r["size"], 1,
                                                (r["batch_size"],)),
                                   chapter_shapes(chapter, config, specs[r["sweep"]]), specs[r["sweep"]].trainer,
-                                  r["batch_size"])[0] for r in rows)
+                                  r["batch_size"], to_best)[0] for r in rows)
         stored = sum(r["steps"] for r in rows)
         _row(f"{chapter} ({chosen[0]['shard_units']:.4g})", estimated, measured, f"{planned / stored:.2f}")
 

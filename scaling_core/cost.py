@@ -25,8 +25,10 @@ take turns).
 Steps per trial: an epoch is the shard over the units a step consumes; evaluations come
 every ``max(min_eval_steps, eval_every_epochs x epoch)`` steps; a trial stops after its
 best evaluation plus ``patience`` more, or at a cap. Where the best comes is not known
-before training: :data:`EVALUATIONS_TO_BEST` is the median measured on our one converged
-sweep (the methodology chapter's ``paper`` store: every trial stopped early).
+before training: :data:`EVALUATIONS_TO_BEST` is the median measured on our first converged
+sweep (the methodology chapter's ``paper`` store: every trial stopped early); a chapter module
+whose own converged trials measured another median says so in its ``EVALUATIONS_TO_BEST``
+(:func:`evaluations_to_best`).
 """
 
 from __future__ import annotations
@@ -151,13 +153,23 @@ def _clip(size: float, search) -> float:
     return float(round(size)) if search.integer_sizes else float(size)
 
 
-def trial_steps(trial: PlannedTrial, shapes: Shapes, trainer, batch: int) -> tuple[int, int]:
-    """``(steps, evaluations)`` of one trial: early stopping after the best plus ``patience``, or a cap."""
+def trial_steps(trial: PlannedTrial, shapes: Shapes, trainer, batch: int,
+                to_best: int = EVALUATIONS_TO_BEST) -> tuple[int, int]:
+    """``(steps, evaluations)`` of one trial: early stopping after the best plus ``patience``, or a cap.
+
+    ``to_best``: evaluations before the best one (a chapter's own measured median, see
+    :func:`evaluations_to_best`).
+    """
     epoch = max(1, math.ceil(trial.shard_units / units_per_step(shapes, batch)))
     interval = max(trainer.min_eval_steps, math.ceil(trainer.eval_every_epochs * epoch))
     capped = min(trainer.max_steps, math.ceil(trainer.max_epochs * epoch))
-    steps = min(capped, (EVALUATIONS_TO_BEST + trainer.patience) * interval)
+    steps = min(capped, (to_best + trainer.patience) * interval)
     return steps, max(1, math.ceil(steps / interval))
+
+
+def evaluations_to_best(module) -> int:
+    """The chapter module's own ``EVALUATIONS_TO_BEST`` (measured on its converged trials), else the default."""
+    return int(getattr(module, "EVALUATIONS_TO_BEST", EVALUATIONS_TO_BEST))
 
 
 def estimate(chapter: str, profile: str, dataset: str | None = None, workers: int | None = None) -> pd.DataFrame:
@@ -176,7 +188,7 @@ def estimate(chapter: str, profile: str, dataset: str | None = None, workers: in
             count = count_step(shapes, trial.family, trial.size)
             for batch in trial.batch_sizes:
                 share = trial.samples / len(trial.batch_sizes)  # expected trials drawing this batch size
-                steps, evaluations = trial_steps(trial, shapes, spec.trainer, batch)
+                steps, evaluations = trial_steps(trial, shapes, spec.trainer, batch, evaluations_to_best(module))
                 row = {"sweep": spec.name, "family": trial.family, "trials": share, "steps": share * steps,
                        "flops": share * steps * count.flops * batch / COUNT_BATCH}
                 for device in ("cpu", "h200"):

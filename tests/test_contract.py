@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from scaling_core.experiments import contract, table1
+from scaling_core.experiments import contract, nmt, table1
 from scaling_core.paths import REPO_ROOT
 from scaling_core.profiles import PROFILES, ParameterError
 from scaling_core.sweep.cli import main as sweep_main
@@ -42,8 +42,10 @@ def test_every_chapter_keeps_the_contract(chapter):
             assert store is None
 
 
-def test_configure_is_the_one_check_of_the_chapter_parameters():
+def test_configure_is_the_one_check_of_the_chapter_parameters(monkeypatch):
+    monkeypatch.setitem(nmt.SCALES, "paper", {**nmt.SCALES["paper"], "dataset": "multi30k"})
     assert contract.configure("nmt", "paper").dataset == "multi30k"  # the profile's default dataset
+    assert contract.configure("nmt", "laptop").dataset == "g2p"
     for bad, name in ((dict(profile="huge"), "profile"), (dict(seed=-1), "seed"), (dict(device="tpu"), "device"),
                       (dict(dataset="wmt"), "dataset")):
         with pytest.raises(ParameterError, match=f"parameter '{name}'"):

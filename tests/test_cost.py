@@ -39,8 +39,16 @@ def test_trial_steps_follow_early_stopping_and_the_caps():
     assert cost.trial_steps(small, shapes, trainer, 32)[0] == (cost.EVALUATIONS_TO_BEST + 8) * 20
     capped = TrainerSettings(max_epochs=3, max_steps=10**6, patience=8, min_eval_steps=20)
     assert cost.trial_steps(big, shapes, capped, 32)[0] == 3 * 2048
+    assert cost.trial_steps(big, shapes, trainer, 32, to_best=20)[0] == (20 + 8) * 2048
     word = cost.Shapes("word", 30, 1000, vocab=100, steps=80)
     assert cost.units_per_step(word, 20) == 1600  # a word LM's step is rows x unroll words of its stream
+
+
+def test_a_chapter_measured_median_of_evaluations_to_best_replaces_the_default():
+    from scaling_core.experiments import nmt
+
+    assert cost.evaluations_to_best(methodology) == cost.EVALUATIONS_TO_BEST  # the default's own source
+    assert cost.evaluations_to_best(nmt) == nmt.EVALUATIONS_TO_BEST != cost.EVALUATIONS_TO_BEST
 
 
 def test_counted_flops_are_a_quadratic_in_the_width_and_kernels_do_not_grow():

@@ -12,7 +12,7 @@ import torch
 from scaling_core.data.shards import shard_sizes
 from scaling_core.experiments import nmt, verdicts
 from scaling_core.experiments.contract import configure
-from scaling_core.profiles import PROFILES, ChapterConfig, ParameterError, resolve
+from scaling_core.profiles import PROFILES, ChapterConfig, ParameterError
 from scaling_core.sweep.records import sweep_trials
 from scaling_core.sweep.store import Store
 from scaling_core.tasks.translation import TranslationTask
@@ -45,17 +45,19 @@ def test_scales_keep_widths_even_and_span_enough_data():
     for profile, settings in nmt.SCALES.items():
         widths = [*settings["search"]["grid"], *settings["fixed_widths"]]
         assert all(w % 2 == 0 for w in widths), profile
-        sizes = shard_sizes(**settings["shard_sizes"])
-        fitted = [s for s in sizes if s >= nmt.FIT_FROM_UNITS]
-        assert len(fitted) >= 3, profile  # the power law plus constant has three parameters
-    paper = shard_sizes(**nmt.SCALES["paper"]["shard_sizes"])
-    assert paper[-1] / paper[0] >= 100 and nmt.SCALES["paper"]["dataset"] == "multi30k"
-    assert paper[-1] <= 415_440  # Multi30k's training target tokens at an 8,000 BPE vocabulary
+        for dataset in nmt.DATASETS:
+            sizes = shard_sizes(**nmt.shard_span(config_for(profile, dataset)))
+            fitted = [s for s in sizes if s >= nmt.FIT_FROM_UNITS]
+            assert len(fitted) >= 3, profile  # the power law plus constant has three parameters
+    for dataset, tokens in (("g2p", 3_714_653), ("multi30k", 415_440)):  # training target tokens
+        paper = shard_sizes(**nmt.shard_span(config_for("paper", dataset)))
+        assert paper[-1] / paper[0] >= 100 and paper[-1] <= tokens, dataset
+    assert nmt.SCALES["paper"]["dataset"] == "g2p"
 
 
 def test_the_profile_names_the_default_dataset_and_configure_checks_it():
     assert configure("nmt", "laptop").dataset == "g2p"
-    assert configure("nmt", "paper").dataset == "multi30k"
+    assert configure("nmt", "paper").dataset == "g2p"
     with pytest.raises(ParameterError, match="'profile'"):
         configure("nmt", "huge")
     with pytest.raises(ParameterError, match="'dataset'.*'g2p'"):
@@ -129,9 +131,23 @@ def test_fixed_curves_recover_the_power_law_and_floor():
     assert table.loc["width 32", "gamma"] == pytest.approx(0.02, rel=0.4)
     assert table["beta_g"].tolist() == pytest.approx([-0.4, -0.4], abs=0.1)
     assert (table["gamma_low"] <= table["gamma"]).all() and (table["gamma"] <= table["gamma_high"]).all()
-    assert table["points"].tolist() == [5, 5]  # shards of at least FIT_FROM_UNITS
+    in_fit = sum(u >= nmt.FIT_FROM_UNITS for u in shard_sizes(**config["shard_sizes"]))
+    assert in_fit >= 3 and table["points"].tolist() == [in_fit, in_fit]  # shards of at least FIT_FROM_UNITS
     spec = nmt.fixed_curves_chart(fixed, fits).to_dict()
     assert len(spec["layer"]) == 2
+    claim = nmt.floor_claim(table.reset_index())
+    assert claim.startswith("The floor is measured for 2 of 2 widths") and "the lower its floor" in claim
+
+
+def test_floor_claim_counts_only_finite_positive_floors_and_checks_their_order():
+    table = pd.DataFrame({"curve": ["width 16", "width 32", "width 64"], "gamma": [0.02, 0.03, 0.01],
+                          "gamma_low": [0.01, 0.02, 0.0], "gamma_high": [0.03, 0.04, np.inf]})
+    claim = nmt.floor_claim(table)
+    assert "2 of 3 widths" in claim and "width 64" not in claim and "not ordered" in claim
+    assert nmt.floor_claim(table.iloc[2:]).startswith("No floor is measured")
+    unlearned = table.assign(verdict=["no learning below the baseline", "power law measured", "starved"])
+    assert "1 of 3 widths" in nmt.floor_claim(unlearned)  # width 16 did not learn: its floor means nothing
+    assert nmt.floor_claim(table.assign(gamma_low=1e-11, gamma=1e-11)).startswith("No floor")  # zero, in effect
 
 
 # ----------------------------------------------------------------------------- store and samples
@@ -229,12 +245,15 @@ def test_a_converged_curve_below_its_baseline_is_measured_and_agrees_with_the_pa
     config = config_for("laptop")
     trials = converged_trials(config)
     best, verdict = nmt.judge_search(trials, config, shard_baselines(config, 0.95))
-    assert verdict.kind == "measured" and best["in_fit"].sum() == 5  # the shards from FIT_FROM_UNITS on
+    fitted = sum(u >= nmt.FIT_FROM_UNITS for u in shard_sizes(**config["shard_sizes"]))
+    assert verdict.kind == "measured" and best["in_fit"].sum() == fitted  # the shards from FIT_FROM_UNITS on
     fit = nmt.fit_composite(best, bootstrap=100)
     size = nmt.size_verdict(best, nmt.fit_model_size(best, bootstrap=100), verdict, trials, config)
     assert size.kind == "pinned"  # width 32, the largest width tried, wins every shard
     row = nmt.table1(fit, best, verdict=verdict).iloc[0]
-    assert row["agrees"] and row["verdict"].startswith("power law measured over 1.2 decades")
+    units = [u for u in shard_sizes(**config["shard_sizes"]) if u >= nmt.FIT_FROM_UNITS]
+    decades = np.log10(units[-1] / units[0])
+    assert row["agrees"] and row["verdict"].startswith(f"power law measured over {decades:.1f} decades")
     spec = nmt.composite_chart(best, fit, baselines=shard_baselines(config, 0.95)).to_dict()
     assert len(spec["layer"]) == 2  # the curve with its fit, and the baseline
 
@@ -269,6 +288,7 @@ def test_fixed_curves_get_verdicts_in_their_table_and_baselines_in_their_chart()
     assert {label: v.kind for label, v in judged.items()} == {"width 16": "starved", "width 32": "starved"}
     table = nmt.fixed_fit_table(fixed, fits, judged)
     assert table["verdict"].str.startswith("starved").all() and (table["capped_share"] == 1).all()
-    assert table["points"].tolist() == [5, 5]  # the floor fit keeps every shard past the small-data region
+    fitted = sum(u >= nmt.FIT_FROM_UNITS for u in shard_sizes(**config["shard_sizes"]))
+    assert table["points"].tolist() == [fitted] * 2  # the floor fit keeps every shard past the small-data region
     spec = nmt.fixed_curves_chart(fixed, fits, baselines=shard_baselines(config, 0.95)).to_dict()
     assert len(spec["layer"]) == 2

@@ -1,6 +1,6 @@
 """The neural machine translation chapter (paper Section 4.1): sweeps, curves, fits, samples.
 
-Three kinds of sweep share one results store per profile and dataset:
+Two kinds of sweep share one results store per profile and dataset:
 
 * the model search (``nmt-{profile}-seed{seed}``): a grid of widths on the smallest
   shard, then widths projected from each shard's winner; its winners give the
@@ -19,11 +19,15 @@ the shard baselines of the search sweep (the most frequent target token for the 
 the target unigram for bits per token; the fixed-width sweeps share its shards): the
 composite curve's exponent is fitted on its power-law region only, and a power law or a
 sublinear model size is claimed only where the verdict measured one.
+
+The names and profiles live in :mod:`scaling_core.experiments.nmt_scales`, the fixed-width
+curves in :mod:`scaling_core.experiments.nmt_fixed`; both are re-exported here.
 """
 
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 
 import altair as alt
@@ -32,7 +36,13 @@ import pandas as pd
 import torch
 
 from scaling_core import charts, notebook
+from scaling_core.data.shards import shard_sizes
 from scaling_core.experiments import curves, verdicts
+from scaling_core.experiments.nmt_fixed import (  # noqa: F401  (re-exported: Figure 1, left)
+    fit_fixed_curves, fixed_curves, fixed_curves_chart, fixed_fit_table, fixed_verdicts, floor_claim)
+from scaling_core.experiments.nmt_scales import (  # noqa: F401  (re-exported: names and settings)
+    EVALUATIONS_TO_BEST, FAMILY, FIT_FROM_UNITS, METRIC, MODEL_OPTIONS, SCALES, SEARCH_SWEEP, UNIT, _search,
+    fixed_name, search_name)
 from scaling_core.paths import store_path
 from scaling_core.profiles import ChapterConfig
 from scaling_core.sweep.spec import SweepSpec
@@ -42,92 +52,18 @@ TASK_FACTORY = "scaling_core.tasks.translation:make_translation_task"
 DATASETS = ("g2p", "multi30k")
 """Datasets the chapter accepts: embedded grapheme-to-phoneme, Multi30k German-English."""
 
-FAMILY = "seq2seq"
-METRIC = "val_error"
-"""Teacher-forced per-token classification error on V: what the search minimises."""
-
-UNIT = "tokens"
-FIT_FROM_UNITS = 8_000
-"""Smallest shard (target tokens) the power-law fits use; smaller shards are the small-data region."""
-
 PAPER_BETA_G = -0.128
 """The paper's Table 1 exponent for NMT (per-token error of the best-fit models)."""
 
-
-def _search(grid, growth, samples, lr_range, batch_sizes, max_size):
-    return {"family": FAMILY, "grid": list(grid), "growth": list(growth), "samples": samples,
-            "lr_range": list(lr_range), "batch_sizes": list(batch_sizes), "min_size": 8,
-            "max_size": max_size}
-
-
-SCALES = {
-    # dataset: the profile's default; data: task settings per dataset (max_verses: KJV
-    # verses transcribed; vocab_size: shared BPE vocabulary; val_size: pairs in V).
-    # Widths grow with growth g as w * (m_k / m_{k-1})^g, so parameters grow about as
-    # (m_k / m_{k-1})^(2g). Measured on one free CPU core (g2p, batch 64, ~1,560 target
-    # tokens a step): a step of width 32 / 64 / 128 takes 0.05 / 0.09 / 0.18 s, and
-    # several times longer on a shared machine. Trials stop early once V stops
-    # improving, else after max_steps (the laptop cap: about three passes over 128k tokens).
-    "smoke": {
-        "dataset": "g2p",
-        "data": {"g2p": {"max_verses": 3000, "val_size": 100},
-                 "multi30k": {"vocab_size": 2000, "val_size": 100}},
-        "shard_sizes": {"min_units": 2_000, "max_units": 32_000, "factor": 2},  # 5 shards
-        "search": _search((16, 32), (0.5,), 1, (3e-3, 3e-3), (32,), 64),
-        "fixed_widths": [16, 32],
-        "trainer": {"max_epochs": 20, "max_steps": 16, "patience": 2, "min_eval_steps": 8,
-                    "grad_clip": 5.0},
-        "bootstrap": 100, "fixed_bootstrap": 50, "workers": 1, "samples": 4,
-    },
-    "laptop": {
-        "dataset": "g2p",
-        "data": {"g2p": {"max_verses": 12_000, "val_size": 300},
-                 "multi30k": {"vocab_size": 4000, "val_size": 1014}},
-        "shard_sizes": {"min_units": 2_000, "max_units": 128_000, "factor": 2},  # 7 shards, 1.8 decades
-        "search": _search((32, 64), (0.0, 0.25), 1, (2e-3, 6e-3), (64,), 128),
-        "fixed_widths": [16, 32],
-        "trainer": {"max_epochs": 200, "max_steps": 250, "patience": 3, "min_eval_steps": 25,
-                    "grad_clip": 5.0},
-        "bootstrap": 1000, "fixed_bootstrap": 200, "workers": 2, "samples": 8,
-    },
-    "paper": {  # about 10 minutes of an H200 each by `scaling-core cost nmt -p profile paper`
-        "dataset": "multi30k",
-        "data": {"g2p": {"max_verses": None, "val_size": 2000},
-                 "multi30k": {"vocab_size": 8000, "val_size": 1014}},
-        "shard_sizes": {"min_units": 1_500, "max_units": 192_000, "factor": 2},  # 8 shards, 2.1 decades
-        "search": _search((32, 64, 128), (0.0, 0.5), 2, (3e-4, 3e-3), (64, 128), 256),
-        "fixed_widths": [32, 256],
-        "trainer": {"max_epochs": 60, "max_steps": 40_000, "patience": 5, "min_eval_steps": 50,
-                    "grad_clip": 5.0},
-        "bootstrap": 2000, "fixed_bootstrap": 1000, "workers": 4, "samples": 10,
-    },
-}
-"""Per-profile settings: smoke (seconds on a CPU), laptop (g2p, ~20 CPU minutes),
-paper (Multi30k on one GPU, four trials sharing it). ``bootstrap`` / ``fixed_bootstrap``:
-resamples for the power-law fits / the slower power-law-plus-constant fits."""
-
-MODEL_OPTIONS = {"dropout": 0.0}
-"""No dropout: the search limits capacity through the width and early stopping alone."""
-
 TABLE1_ROWS = [{
     "domain": "Neural machine translation", "model": "LSTM encoder-decoder with attention",
-    "sweep": "nmt-{profile}-seed{seed}", "family": FAMILY, "metric": METRIC, "unit": UNIT,
+    "sweep": SEARCH_SWEEP, "family": FAMILY, "metric": METRIC, "unit": UNIT,
     "fit_from_units": FIT_FROM_UNITS, "paper_beta_g": PAPER_BETA_G, "paper_beta_p": None,
 }]
 """The Table 1 row this chapter reproduces (read by the implications chapter)."""
 
 
 # ----------------------------------------------------------------------------- sweeps
-
-
-def search_name(profile: str, seed: int) -> str:
-    """Name of the model-search sweep in the store."""
-    return TABLE1_ROWS[0]["sweep"].format(profile=profile, seed=seed)
-
-
-def fixed_name(profile: str, seed: int, width: int) -> str:
-    """Name of the fixed-width sweep of ``width`` in the store."""
-    return f"{search_name(profile, seed)}-width{width}"
 
 
 def task_kwargs(config: ChapterConfig) -> dict:
@@ -140,11 +76,24 @@ def task_kwargs(config: ChapterConfig) -> dict:
     return kwargs
 
 
+def shard_span(config: ChapterConfig) -> dict:
+    """The shard sizes of ``config``: the profile's, or its own for a dataset that has them.
+
+    A profile's ``dataset_shard_sizes`` gives a dataset its own span (Multi30k holds far fewer
+    target tokens than the whole grapheme-to-phoneme corpus).
+    """
+    return _span(config.settings, config.dataset)
+
+
+def _span(settings, dataset: str) -> dict:
+    return settings.get("dataset_shard_sizes", {}).get(dataset, settings["shard_sizes"])
+
+
 def _spec(name: str, config: ChapterConfig, search: dict, save_models: bool = False) -> SweepSpec:
     return SweepSpec.from_dict({
         "name": name, "seed": config.seed, "save_models": save_models,
         "task": {"factory": TASK_FACTORY, "kwargs": task_kwargs(config)},
-        "shard_sizes": config["shard_sizes"], "searches": [search], "trainer": config["trainer"],
+        "shard_sizes": shard_span(config), "searches": [search], "trainer": config["trainer"],
     })
 
 
@@ -156,6 +105,13 @@ def sweep_specs(config: ChapterConfig) -> list[SweepSpec]:
         fixed = {**search, "grid": [width], "growth": [0.0], "samples": 1}
         specs.append(_spec(fixed_name(config.profile, config.seed, width), config, fixed))
     return specs
+
+
+def profile_span(profile: str, dataset: str) -> str:
+    """The shard span of ``profile`` on ``dataset`` in words: ``"8,000 to 1,024,000 target tokens (2.1 decades)"``."""
+    sizes = shard_sizes(**_span(SCALES[profile], dataset))
+    return (f"{sizes[0]:,.0f} to {sizes[-1]:,.0f} target tokens "
+            f"({math.log10(sizes[-1] / sizes[0]):.1f} decades, {len(sizes)} shards)")
 
 
 def store(config: ChapterConfig) -> Path:
@@ -227,18 +183,6 @@ def size_verdict(best: pd.DataFrame, size_fit, verdict: verdicts.Verdict, trials
     return verdicts.judge_model_size(best, size_fit, verdict, search_trials(trials, config))
 
 
-def fixed_curves(trials: pd.DataFrame, config: ChapterConfig, metric: str = METRIC) -> pd.DataFrame:
-    """The learning curve of every fixed width, with a ``curve`` label per width."""
-    frames = []
-    for width in config["fixed_widths"]:
-        rows = trials[trials["sweep"] == fixed_name(config.profile, config.seed, width)]
-        curve = curves.fixed_size_curve(rows, metric, FAMILY, width)
-        curve["in_fit"] = curve["shard_units"] >= FIT_FROM_UNITS
-        curve["region"] = np.where(curve["in_fit"], curves.FITTED, curves.SMALL_DATA)
-        frames.append(curve.assign(curve=f"width {width}"))
-    return pd.concat(frames, ignore_index=True)
-
-
 def capped_share(rows: pd.DataFrame, config: ChapterConfig) -> float:
     """Share of ``rows`` (trials) that stopped at the step cap rather than by early stopping."""
     return float((rows["steps"] >= config["trainer"]["max_steps"]).mean())
@@ -254,53 +198,6 @@ def fit_model_size(best: pd.DataFrame, bootstrap: int = 1000, seed: int = 0):
     r"""Model-size law :math:`s(m) = \alpha_p m^{\beta_p}` through the winners' parameter counts."""
     with np.errstate(over="ignore"):
         return curves.fit_model_size(best, bootstrap, seed)
-
-
-def fit_fixed_curves(fixed: pd.DataFrame, metric: str = METRIC, bootstrap: int = 1000,
-                     seed: int = 0) -> dict:
-    r"""Fit :math:`\epsilon(m) = \alpha m^{\beta_g} + \gamma` to each fixed-width curve.
-
-    Only the shards with ``in_fit`` count. Returns ``{curve label: PowerLawConstantFit}``
-    (bootstrap intervals when ``bootstrap``).
-    """
-    with np.errstate(over="ignore", invalid="ignore"):  # floor intervals may reach 0 or inf
-        return {label: curves.fit_learning_curve(curve, metric, bootstrap, seed, constant=True)
-                for label, curve in fixed.groupby("curve", sort=False)}
-
-
-def fixed_verdicts(fixed: pd.DataFrame, baselines: pd.DataFrame | None = None,
-                   metric: str = METRIC) -> dict[str, verdicts.Verdict]:
-    """``{curve label: Verdict}`` of every fixed-width curve: converged, below the baseline, straight.
-
-    The verdict judges the curve (its winners' stop reasons, the baseline, its longest
-    power-law stretch); the power law plus constant is still fitted on every shard past
-    the small-data region, since a floor bends the curve off any one straight line.
-    """
-    return {label: curves.judge_metric(curve, metric, baselines)[1]
-            for label, curve in fixed.groupby("curve", sort=False)}
-
-
-def fixed_fit_table(fixed: pd.DataFrame, fits: dict, judged: dict | None = None) -> pd.DataFrame:
-    """One row per fixed width: exponent, floor :math:`\\gamma` (with intervals), fit error (and verdict)."""
-    rows = []
-    for label, fit in fits.items():
-        verdict = None if judged is None else judged[label]
-        row = curves.fit_row(label, fit, fixed[fixed["curve"] == label], UNIT, verdict)
-        low, high = fit.gamma_ci_
-        rows.append({**row, "gamma": fit.gamma_, "gamma_low": low, "gamma_high": high})
-    return pd.DataFrame(rows)
-
-
-def fixed_curves_chart(fixed: pd.DataFrame, fits: dict, metric: str = METRIC,
-                       baselines: pd.DataFrame | None = None) -> alt.Chart:
-    """Figure 1, left: every fixed width's learning curve with its power law plus constant (and baselines, grey)."""
-    fitted = fixed.loc[fixed["in_fit"], "shard_units"]
-    dense = [curves.fit_curve(fit, fitted, metric, label=label) for label, fit in fits.items()]
-    dense = pd.concat(dense, ignore_index=True).rename(columns={"region": "curve"})
-    chart = curves.curves_chart(fixed, metric, UNIT, color="curve", fits=dense,
-                                title="Fixed model sizes: power law plus a floor")
-    lines = curves.baseline_lines(baselines, metric)
-    return charts.layer(chart, curves.baseline_layer(lines, metric)) if len(lines) else chart
 
 
 def composite_chart(best: pd.DataFrame, fit, metric: str = METRIC,

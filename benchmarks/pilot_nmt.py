@@ -1,0 +1,94 @@
+"""Pilot runs that size the translation chapter's laptop profile.
+
+Each variant is a full settings dict of :data:`scaling_core.experiments.nmt.SCALES` run
+through the chapter's own sweeps (the model search, then the fixed widths) into a scratch
+store (``results/scratch/pilot-nmt-<variant>.sqlite``, ignored by git), so a pilot costs
+what the chapter would. It prints each shard's search winner (how it stopped, its epochs)
+and one summary row per variant: wall time, trials, the composite curve's verdict (power-law
+span in decades, capped winners), winners pinned at the grid's largest width, and each fixed
+width's floor. Usage::
+
+    python benchmarks/pilot_nmt.py current all-verses --search-only
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import dataclasses
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from scaling_core.experiments import curves, nmt  # noqa: E402
+from scaling_core.experiments.contract import configure  # noqa: E402
+from scaling_core.sweep.shard_baselines import shard_baselines  # noqa: E402
+
+LAPTOP = nmt.SCALES["laptop"]
+
+
+def variant(**changes) -> dict:
+    settings = copy.deepcopy(LAPTOP)
+    settings.update(changes)
+    return settings
+
+
+def trainer(patience=4, max_epochs=400, max_steps=100_000, min_eval_steps=25):
+    return {"max_epochs": max_epochs, "max_steps": max_steps, "patience": patience,
+            "min_eval_steps": min_eval_steps, "grad_clip": 5.0}
+
+
+VARIANTS = {
+    "current": variant(),
+    # the pilot that sized the laptop profile: every verse, shards of 4k-256k target tokens,
+    # early stopping with the caps out of reach; widths capped at 128 (the profile raised it)
+    "all-verses": variant(
+        data={"g2p": {"max_verses": None, "val_size": 2000}, "multi30k": {"vocab_size": 4000, "val_size": 1014}},
+        shard_sizes={"min_units": 4_000, "max_units": 256_000, "factor": 2},
+        search=nmt._search((32, 64), (0.0, 0.25), 1, (2e-3, 6e-3), (64,), 128),
+        fixed_widths=[16, 32, 64], trainer=trainer()),
+}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("variants", nargs="*", default=["current"], choices=sorted(VARIANTS))
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--search-only", action="store_true", help="skip the fixed-width sweeps")
+    args = parser.parse_args()
+    summary = []
+    for name in args.variants:
+        settings = VARIANTS[name]
+        config = dataclasses.replace(configure("nmt", "laptop", args.seed), settings=settings)
+        specs = nmt.sweep_specs(config)[:1 if args.search_only else None]
+        store = ROOT / "results" / "scratch" / f"pilot-nmt-{name}.sqlite"
+        store.parent.mkdir(parents=True, exist_ok=True)
+        start = time.time()
+        frames = curves.run_all(specs, store, workers=settings["workers"], progress=True)
+        seconds = time.time() - start
+        baselines = shard_baselines(specs[0], store)
+        best, verdict = curves.judge_metric(
+            curves.winners(frames[0], nmt.METRIC, nmt.FAMILY, fit_from=nmt.FIT_FROM_UNITS),
+            nmt.METRIC, baselines)
+        print(f"\n## {name}: {sum(len(f) for f in frames)} trials in {seconds:.0f} s")
+        columns = ["shard_units", "size", "lr", nmt.METRIC, "val_bits_per_token", "stop_reason",
+                   "epochs", "best_epoch", "wall_time", "region"]
+        print(best[[c for c in columns if c in best]].to_string(index=False))
+        for spec, frame in zip(specs[1:], frames[1:]):
+            print(f"\n{spec.name}")
+            print(frame.sort_values("shard_units")[[c for c in columns if c in frame]].to_string(index=False))
+        top = settings["search"]["max_size"]
+        pinned = int((best["size"] >= top).sum())
+        summary.append((name, seconds, sum(len(f) for f in frames), verdict, pinned, len(best)))
+    print("\n| variant | wall s | trials | verdict | decades | capped winners | pinned winners |")
+    print("|---|---|---|---|---|---|---|")
+    for name, seconds, n, v, pinned, shards in summary:
+        print(f"| {name} | {seconds:.0f} | {n} | {v.kind} | {v.decades:.2f} | {v.capped}/{v.judged} "
+              f"| {pinned}/{shards} |")
+
+
+if __name__ == "__main__":
+    main()
