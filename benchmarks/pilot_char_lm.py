@@ -1,0 +1,85 @@
+"""Pilot runs that size the character-LM chapter's laptop profile.
+
+Each variant is a full settings dict of :data:`scaling_core.experiments.char_lm.SCALES` run
+through the chapter's own sweeps (one model search per optimizer) into a scratch store
+(``results/scratch/pilot-char_lm-<variant>.sqlite``, ignored by git), so a pilot costs what
+the chapter would. It prints each optimizer's winners (how they stopped) and one summary row
+per variant and optimizer: wall time, trials, the verdict of the composite curve (power-law
+span in decades, capped winners) and winners at the largest width tried on their shard.
+Usage::
+
+    python benchmarks/pilot_char_lm.py lstm1 --optimizers adam
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import dataclasses
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from scaling_core.experiments import char_lm, curves  # noqa: E402
+from scaling_core.experiments.contract import configure  # noqa: E402
+from scaling_core.experiments.lm_scales import lm_scale  # noqa: E402
+from scaling_core.sweep.shard_baselines import shard_baselines  # noqa: E402
+
+LAPTOP = char_lm.SCALES["laptop"]
+CONVERGE = dict(max_epochs=400, max_steps=100_000, patience=3, min_eval_steps=20, grad_clip=1.0)
+
+
+def variant(family: str, grid, shards=(16_000, 1_024_000), sgd_lr=(1.0, 1.0), **changes) -> dict:
+    settings = copy.deepcopy(LAPTOP)
+    settings.update(lm_scale(shards, {family: list(grid)}, lr_range=(2e-3, 1e-2), batch_sizes=(32,), samples=1,
+                             trainer=CONVERGE, val_units=20_000, max_size=512, growth=(0.0, 0.25)))
+    settings.update(sgd_lr_range=sgd_lr, family=family, **changes)
+    return settings
+
+
+VARIANTS = {
+    "current": copy.deepcopy({**LAPTOP, "family": char_lm.FAMILY}),
+    "lstm1": variant("lstm1", (64, 128)),
+    "rhn2": variant("rhn2", (64, 128)),
+}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("variants", nargs="*", default=["current"], choices=sorted(VARIANTS))
+    parser.add_argument("--optimizers", nargs="*", default=list(char_lm.OPTIMIZERS), choices=list(char_lm.OPTIMIZERS))
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args()
+    summary = []
+    for name in args.variants:
+        settings = VARIANTS[name]
+        config = dataclasses.replace(configure("char_lm", "laptop", args.seed), settings=settings)
+        specs = [char_lm.optimizer_spec(config, o) for o in args.optimizers]
+        store = ROOT / "results" / "scratch" / f"pilot-char_lm-{name}.sqlite"
+        store.parent.mkdir(parents=True, exist_ok=True)
+        start = time.time()
+        frames = curves.run_all(specs, store, workers=settings["workers"], progress=True)
+        seconds = time.time() - start
+        for optimizer, spec, trials in zip(args.optimizers, specs, frames):
+            best = curves.winners(trials, char_lm.METRIC, settings["family"], fit_from=settings["fit_from"])
+            best, verdict = curves.judge_metric(best, char_lm.METRIC, shard_baselines(spec, store))
+            tried = trials.groupby("shard_units")["size"].max()
+            pinned = int((best["size"].to_numpy() >= tried.loc[best["shard_units"]].to_numpy()).sum())
+            print(f"\n## {name}, {optimizer}: {len(trials)} trials")
+            columns = ["shard_units", "size", "lr", char_lm.METRIC, "stop_reason", "epochs", "best_epoch",
+                       "wall_time", "region"]
+            print(best[[c for c in columns if c in best]].to_string(index=False))
+            summary.append((name, optimizer, seconds, len(trials), verdict, pinned, len(best)))
+    print("\n| variant | optimizer | wall s (all optimizers) | trials | verdict | decades | capped winners "
+          "| winners at the largest width tried |")
+    print("|---|---|---|---|---|---|---|---|")
+    for name, optimizer, seconds, n, v, pinned, shards in summary:
+        print(f"| {name} | {optimizer} | {seconds:.0f} | {n} | {v.kind} | {v.decades:.2f} | {v.capped}/{v.judged} "
+              f"| {pinned}/{shards} |")
+
+
+if __name__ == "__main__":
+    main()
