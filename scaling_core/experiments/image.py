@@ -10,11 +10,13 @@ its irreducible region on) are left out of the power law
 are shards not clearly below the class-prior baseline. Each curve gets a verdict
 (:mod:`~scaling_core.experiments.verdicts`): only a *measured* one is a power law.
 Data: MNIST-1D (generated offline, 1-D ResNets) or CIFAR-10.
+
+The names and profiles live in :mod:`scaling_core.experiments.image_scales`, the exponent and
+Table 1 tables in :mod:`scaling_core.experiments.image_tables`; both are re-exported here.
 """
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -24,112 +26,20 @@ import pandas as pd
 
 from scaling_core import charts
 from scaling_core.experiments import curves, verdicts
+from scaling_core.experiments.image_scales import (  # noqa: F401  (re-exported: names and settings)
+    CHAPTER, DATASETS, METRIC_NAMES, METRICS, MIN_ERRORS, NUM_CLASSES, PAPER_BETA_G, PAPER_BETA_P, SCALES,
+    SMALL_DATA, TABLE1_ROWS, TASK_FACTORY, UNRESOLVED, WIDTH_GROWTH, best_guess)
+from scaling_core.experiments.image_tables import (  # noqa: F401  (re-exported: the exponent tables)
+    agreement_sentence, agrees, exponent_table, table1)
 from scaling_core.fit import PowerLawFit, ThreeRegionFit
-from scaling_core.models.resnet import WIDTH_FACTOR_RANGE, ResNetConfig, expected_num_params
+from scaling_core.models.resnet import ResNetConfig, expected_num_params
 from scaling_core.paths import store_path
 from scaling_core.profiles import ChapterConfig
 from scaling_core.sweep.spec import SweepSpec
 from scaling_core.tasks.images import images_per_class_steps
 
-CHAPTER = "image"
-DATASETS = ("mnist1d", "cifar10")
-"""The chapter's datasets; the first is the embedded default."""
-TASK_FACTORY = "scaling_core.tasks.images:make_image_task"
-NUM_CLASSES = 10
-"""MNIST-1D and CIFAR-10 both have ten classes."""
-METRICS = ("val_top1_error", "val_top5_error", "val_xent")
-MIN_ERRORS = 5
-"""An error below ``MIN_ERRORS / |V|`` (fewer than five mistakes on V) is below V's resolution."""
-SMALL_DATA = curves.SMALL_DATA
-UNRESOLVED = "below V's resolution"
-METRIC_NAMES = {"val_top1_error": "top-1 error", "val_top5_error": "top-5 error", "val_xent": "cross-entropy"}
-"""The metrics as the prose names them."""
 
-
-# ----------------------------------------------------------------------------- settings
-
-
-WIDTH_GROWTH = (0.25, 0.5)
-"""Growth exponents of the width factor. Parameters grow as the width squared, so these grow
-the model as ``m^0.5`` (sublinear) and ``m^1`` (linear) in parameters."""
-
-
-def _search(family: str, grid, lr_range, batch_sizes, samples: int) -> dict:
-    """One width search for a depth, with Nesterov momentum 0.9 and no weight decay."""
-    low, high = WIDTH_FACTOR_RANGE
-    return dict(family=family, grid=list(grid), growth=list(WIDTH_GROWTH), samples=samples, lr_range=list(lr_range),
-                batch_sizes=list(batch_sizes), min_size=low, max_size=high, integer_sizes=False,
-                optimizer="nesterov")
-
-
-def _scale(pool_size, val_size, images_per_class, families, lr_range, batch_sizes, samples, trainer,
-           bootstrap, workers) -> dict:
-    return dict(pool_size=pool_size, val_size=val_size, images_per_class=images_per_class,
-                families=families, trainer=trainer, bootstrap=bootstrap, region_bootstrap=bootstrap // 5,
-                workers=workers,
-                searches=[_search(f, grid, lr_range, batch_sizes, samples) for f, grid in families.items()])
-
-
-SCALES = {
-    "smoke": {  # well under a minute on one CPU core
-        "mnist1d": _scale(320, 500, (1, 32), {"resnet-d1": [0.0625, 0.125, 0.25]}, (0.01, 0.3), (32,), 1,
-                          dict(max_epochs=15, max_steps=80, patience=2), bootstrap=100, workers=1),
-        "cifar10": _scale(160, 500, (1, 16), {"resnet-d1": [0.0625, 0.125]}, (0.01, 0.2), (32,), 1,
-                          dict(max_epochs=10, max_steps=60, patience=2), bootstrap=100, workers=1),
-    },
-    "laptop": {  # minutes on two CPU cores
-        "mnist1d": _scale(10_240, 4000, (1, 1024),
-                          {"resnet-d1": [0.0625, 0.125, 0.25, 0.5], "resnet-d2": [0.0625, 0.125, 0.25]},
-                          (0.01, 0.3), (32, 64), 2, dict(max_epochs=50, max_steps=2000, patience=5),
-                          bootstrap=1000, workers=2),
-        "cifar10": _scale(2560, 2000, (1, 256), {"resnet-d1": [0.0625, 0.125, 0.25]}, (0.01, 0.2), (32, 64), 1,
-                          dict(max_epochs=30, max_steps=1000, patience=4), bootstrap=1000, workers=2),
-    },
-    "paper": {  # one GPU, data held on the device; minutes of an H200 by `scaling-core cost image -p profile paper`
-        "mnist1d": _scale(40_960, 10_000, (1, 4096),
-                          {"resnet-d1": [0.0625, 0.125, 0.25, 0.5], "resnet-d2": [0.0625, 0.125, 0.25, 0.5],
-                           "resnet-d3": [0.0625, 0.125, 0.25, 0.5]},
-                          (0.01, 0.3), (64, 128), 3, dict(max_epochs=100, max_steps=20_000, patience=8),
-                          bootstrap=2000, workers=4),
-        "cifar10": _scale(None, 10_000, (1, 5000),
-                          {"resnet-d1": [0.0625, 0.125, 0.25, 0.5], "resnet-d3": [0.0625, 0.125, 0.25, 0.5]},
-                          (0.01, 0.3), (128, 256), 3, dict(max_epochs=100, max_steps=20_000, patience=8),
-                          bootstrap=2000, workers=4),
-    },
-}
-"""``SCALES[profile][dataset]``: training pool and V sizes, images per class of the smallest
-and largest shard (2x steps between), the width grid of each depth, one Nesterov-SGD search
-per depth (learning rates log-uniform in the range, no weight decay), the trainer's stopping
-rules, bootstrap resamples (a fifth as many for the slower three-region fits) and local workers. ``pool_size=None`` takes all 50,000 CIFAR-10
-training images."""
-
-PAPER_BETA_G = {"val_top1_error": -0.309, "val_top5_error": -0.488, "val_xent": -0.35}
-"""The paper's Table 1 exponents for ImageNet ResNets."""
-PAPER_BETA_P = 0.573
-"""The paper's model-size exponent for ImageNet ResNets."""
-
-def best_guess(metric: str, num_classes: int = NUM_CLASSES) -> float:
-    r"""The metric of a model that guesses from the class prior alone (balanced classes).
-
-    Top-1 error :math:`1 - 1/K`, top-5 error :math:`1 - \min(5, K)/K`, cross-entropy
-    :math:`\log K` nats, for :math:`K` classes.
-    """
-    guesses = {"val_top1_error": 1 - 1 / num_classes, "val_top5_error": 1 - min(5, num_classes) / num_classes,
-               "val_xent": math.log(num_classes)}
-    if metric not in guesses:
-        raise ValueError(f"parameter 'metric' got {metric!r}; allowed: {', '.join(guesses)}")
-    return guesses[metric]
-
-
-TABLE1_ROWS = [
-    dict(domain="Image classification", model="ResNet", sweep="image-{profile}-seed{seed}", family=None,
-         metric=metric, unit="images", fit_from_units=None, paper_beta_g=PAPER_BETA_G[metric],
-         paper_beta_p=PAPER_BETA_P if metric == "val_top1_error" else None, best_guess=best_guess(metric))
-    for metric in METRICS
-]
-"""The chapter's Table 1 rows. ``fit_from_units`` is None because the power law starts where
-``ThreeRegionFit(best_guess=row["best_guess"])`` puts the end of the small-data region
-(see :func:`metric_curve`), not at a fixed size."""
+# ----------------------------------------------------------------------------- sweeps
 
 
 def settings(config: ChapterConfig) -> dict:
@@ -283,60 +193,6 @@ def learning_curves(trials: pd.DataFrame, config: ChapterConfig, baselines: pd.D
     scale = settings(config)
     return {metric: metric_curve(trials, metric, scale["val_size"], scale["bootstrap"],
                                  scale["region_bootstrap"], config.seed, baselines=baselines) for metric in METRICS}
-
-
-def agrees(fit, paper_beta: float, verdict: verdicts.Verdict | None) -> bool:
-    """Whether a curve agrees with the paper: measured, its interval excluding 0 and holding ``paper_beta``."""
-    low, high = fit.beta_ci_
-    return bool(verdict is not None and verdict.measured and high < 0 and low <= paper_beta <= high)
-
-
-def exponent_table(learning: dict) -> pd.DataFrame:
-    """One row per metric: best guess, small-data boundary, beta_g with its interval, the paper's, the verdict.
-
-    ``agrees`` (:func:`agrees`) needs a measured verdict and an interval excluding zero.
-    """
-    rows = []
-    for metric, curve in learning.items():
-        row = curves.fit_row(metric, curve.power_law, curve.best, "images", curve.verdict)
-        rows.append({"metric": metric, "best_guess": curve.regions.best_guess_,
-                     "small_data_end_per_class": curve.small_data_end / NUM_CLASSES,
-                     "three_region_beta": curve.regions.beta_, "points": row["points"],
-                     "decades": row["decades"], "beta_g": row["beta_g"], "beta_g_low": row["beta_g_low"],
-                     "beta_g_high": row["beta_g_high"], "rel_rmse": row["rel_rmse"],
-                     "paper_beta_g": PAPER_BETA_G[metric], "verdict": row.get("verdict", "not judged"),
-                     "agrees": agrees(curve.power_law, PAPER_BETA_G[metric], curve.verdict)})
-    return pd.DataFrame(rows)
-
-
-def agreement_sentence(exponents: pd.DataFrame) -> str:
-    """One sentence on the paper's exponents: agreement only for the rows of :func:`exponent_table` that ``agrees``."""
-    agreeing = exponents.loc[exponents["agrees"].astype(bool), "metric"].tolist()
-    if agreeing:
-        return (f"the paper's exponent lies inside this run's interval of a measured curve for "
-                f"{', '.join(agreeing)} only.")
-    return ("this run claims no agreement with them: none of its curves is a measured power law whose "
-            "interval excludes zero and holds the paper's exponent.")
-
-
-def table1(learning: dict, size_fit, size_verdict: verdicts.SizeVerdict | None = None) -> pd.DataFrame:
-    """The chapter's Table 1 rows beside the paper's, with each curve's verdict.
-
-    ``agrees`` needs a measured verdict (:func:`agrees`); ``beta_p_verdict`` is the
-    model-size verdict (:func:`~scaling_core.experiments.verdicts.judge_model_size`).
-    """
-    rows = []
-    for row in TABLE1_ROWS:
-        curve = learning[row["metric"]]
-        fit, sized = curve.power_law, row["paper_beta_p"] is not None
-        verdict = curve.verdict.text if curve.verdict else "not judged"
-        rows.append({"domain": row["domain"], "model": row["model"], "metric": row["metric"],
-                     "beta_g": fit.beta_, "beta_g_low": fit.beta_ci_[0], "beta_g_high": fit.beta_ci_[1],
-                     "paper_beta_g": row["paper_beta_g"], "verdict": verdict,
-                     "agrees": agrees(fit, row["paper_beta_g"], curve.verdict),
-                     "beta_p": size_fit.beta_p_ if sized else None, "paper_beta_p": row["paper_beta_p"],
-                     "beta_p_verdict": size_verdict.text if sized and size_verdict else None})
-    return pd.DataFrame(rows)
 
 
 def table1_comparison(table1_curves, tolerance: float = 5e-4) -> str:

@@ -1,0 +1,110 @@
+"""The image chapter's names, metrics, profiles and the paper's values.
+
+Kept apart from :mod:`scaling_core.experiments.image` (which re-exports every name) so that
+the chapter's code reads without a page of settings first, and so that
+:mod:`scaling_core.experiments.image_tables` shares them.
+"""
+
+from __future__ import annotations
+
+import math
+
+from scaling_core.experiments import curves
+from scaling_core.models.resnet import WIDTH_FACTOR_RANGE
+
+CHAPTER = "image"
+DATASETS = ("mnist1d", "cifar10")
+"""The chapter's datasets; the first is the embedded default."""
+TASK_FACTORY = "scaling_core.tasks.images:make_image_task"
+NUM_CLASSES = 10
+"""MNIST-1D and CIFAR-10 both have ten classes."""
+METRICS = ("val_top1_error", "val_top5_error", "val_xent")
+MIN_ERRORS = 5
+"""An error below ``MIN_ERRORS / |V|`` (fewer than five mistakes on V) is below V's resolution."""
+SMALL_DATA = curves.SMALL_DATA
+UNRESOLVED = "below V's resolution"
+METRIC_NAMES = {"val_top1_error": "top-1 error", "val_top5_error": "top-5 error", "val_xent": "cross-entropy"}
+"""The metrics as the prose names them."""
+
+
+WIDTH_GROWTH = (0.25, 0.5)
+"""Growth exponents of the width factor. Parameters grow as the width squared, so these grow
+the model as ``m^0.5`` (sublinear) and ``m^1`` (linear) in parameters."""
+
+
+def _search(family: str, grid, lr_range, batch_sizes, samples: int) -> dict:
+    """One width search for a depth, with Nesterov momentum 0.9 and no weight decay."""
+    low, high = WIDTH_FACTOR_RANGE
+    return dict(family=family, grid=list(grid), growth=list(WIDTH_GROWTH), samples=samples, lr_range=list(lr_range),
+                batch_sizes=list(batch_sizes), min_size=low, max_size=high, integer_sizes=False,
+                optimizer="nesterov")
+
+
+def _scale(pool_size, val_size, images_per_class, families, lr_range, batch_sizes, samples, trainer,
+           bootstrap, workers) -> dict:
+    return dict(pool_size=pool_size, val_size=val_size, images_per_class=images_per_class,
+                families=families, trainer=trainer, bootstrap=bootstrap, region_bootstrap=bootstrap // 5,
+                workers=workers,
+                searches=[_search(f, grid, lr_range, batch_sizes, samples) for f, grid in families.items()])
+
+
+SCALES = {
+    "smoke": {  # well under a minute on one CPU core
+        "mnist1d": _scale(320, 500, (1, 32), {"resnet-d1": [0.0625, 0.125, 0.25]}, (0.01, 0.3), (32,), 1,
+                          dict(max_epochs=15, max_steps=80, patience=2), bootstrap=100, workers=1),
+        "cifar10": _scale(160, 500, (1, 16), {"resnet-d1": [0.0625, 0.125]}, (0.01, 0.2), (32,), 1,
+                          dict(max_epochs=10, max_steps=60, patience=2), bootstrap=100, workers=1),
+    },
+    "laptop": {  # minutes on two CPU cores
+        "mnist1d": _scale(10_240, 4000, (1, 1024),
+                          {"resnet-d1": [0.0625, 0.125, 0.25, 0.5], "resnet-d2": [0.0625, 0.125, 0.25]},
+                          (0.01, 0.3), (32, 64), 2, dict(max_epochs=50, max_steps=2000, patience=5),
+                          bootstrap=1000, workers=2),
+        "cifar10": _scale(2560, 2000, (1, 256), {"resnet-d1": [0.0625, 0.125, 0.25]}, (0.01, 0.2), (32, 64), 1,
+                          dict(max_epochs=30, max_steps=1000, patience=4), bootstrap=1000, workers=2),
+    },
+    "paper": {  # one GPU, data held on the device; minutes of an H200 by `scaling-core cost image -p profile paper`
+        "mnist1d": _scale(40_960, 10_000, (1, 4096),
+                          {"resnet-d1": [0.0625, 0.125, 0.25, 0.5], "resnet-d2": [0.0625, 0.125, 0.25, 0.5],
+                           "resnet-d3": [0.0625, 0.125, 0.25, 0.5]},
+                          (0.01, 0.3), (64, 128), 3, dict(max_epochs=100, max_steps=20_000, patience=8),
+                          bootstrap=2000, workers=4),
+        "cifar10": _scale(None, 10_000, (1, 5000),
+                          {"resnet-d1": [0.0625, 0.125, 0.25, 0.5], "resnet-d3": [0.0625, 0.125, 0.25, 0.5]},
+                          (0.01, 0.3), (128, 256), 3, dict(max_epochs=100, max_steps=20_000, patience=8),
+                          bootstrap=2000, workers=4),
+    },
+}
+"""``SCALES[profile][dataset]``: training pool and V sizes, images per class of the smallest
+and largest shard (2x steps between), the width grid of each depth, one Nesterov-SGD search
+per depth (learning rates log-uniform in the range, no weight decay), the trainer's stopping
+rules, bootstrap resamples (a fifth as many for the slower three-region fits) and local workers. ``pool_size=None`` takes all 50,000 CIFAR-10
+training images."""
+
+PAPER_BETA_G = {"val_top1_error": -0.309, "val_top5_error": -0.488, "val_xent": -0.35}
+"""The paper's Table 1 exponents for ImageNet ResNets."""
+PAPER_BETA_P = 0.573
+"""The paper's model-size exponent for ImageNet ResNets."""
+
+def best_guess(metric: str, num_classes: int = NUM_CLASSES) -> float:
+    r"""The metric of a model that guesses from the class prior alone (balanced classes).
+
+    Top-1 error :math:`1 - 1/K`, top-5 error :math:`1 - \min(5, K)/K`, cross-entropy
+    :math:`\log K` nats, for :math:`K` classes.
+    """
+    guesses = {"val_top1_error": 1 - 1 / num_classes, "val_top5_error": 1 - min(5, num_classes) / num_classes,
+               "val_xent": math.log(num_classes)}
+    if metric not in guesses:
+        raise ValueError(f"parameter 'metric' got {metric!r}; allowed: {', '.join(guesses)}")
+    return guesses[metric]
+
+
+TABLE1_ROWS = [
+    dict(domain="Image classification", model="ResNet", sweep="image-{profile}-seed{seed}", family=None,
+         metric=metric, unit="images", fit_from_units=None, paper_beta_g=PAPER_BETA_G[metric],
+         paper_beta_p=PAPER_BETA_P if metric == "val_top1_error" else None, best_guess=best_guess(metric))
+    for metric in METRICS
+]
+"""The chapter's Table 1 rows. ``fit_from_units`` is None because the power law starts where
+``ThreeRegionFit(best_guess=row["best_guess"])`` puts the end of the small-data region
+(see :func:`scaling_core.experiments.image.metric_curve`), not at a fixed size."""
