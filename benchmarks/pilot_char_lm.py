@@ -41,7 +41,7 @@ def variant(family: str, grid, shards=(16_000, 1_024_000), sgd_lr=(1.0, 1.0), **
 
 
 VARIANTS = {
-    "current": copy.deepcopy({**LAPTOP, "family": char_lm.FAMILY}),
+    "current": copy.deepcopy(LAPTOP),
     "lstm1": variant("lstm1", (64, 128)),
     "rhn2": variant("rhn2", (64, 128)),
 }

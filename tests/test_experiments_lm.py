@@ -166,8 +166,9 @@ def test_char_profiles_give_one_sweep_per_optimizer_on_the_same_shards(config):
 def test_char_comparison_finds_a_shift_without_a_change_of_slope():
     config = resolve("char_lm", char_lm.SCALES, profile="laptop", seed=0, datasets=char_lm.DATASETS)
     sgd = noisy_power_law(4.0, -0.09, seed=8, noise=0.003)
-    trials = pd.concat([fake_trials(char_lm.sweep_name("laptop", 0, "sgd"), "rhn10", sgd),
-                        fake_trials(char_lm.sweep_name("laptop", 0, "adam"), "rhn10", 0.85 * sgd)])
+    family = config["family"]
+    trials = pd.concat([fake_trials(char_lm.sweep_name("laptop", 0, "sgd"), family, sgd),
+                        fake_trials(char_lm.sweep_name("laptop", 0, "adam"), family, 0.85 * sgd)])
     winners, judged = char_lm.optimizer_winners(trials, config)
     fits = char_lm.optimizer_fits(winners, bootstrap=200, seed=0)
     comparison = char_lm.optimizer_comparison(winners, fits)
@@ -176,12 +177,24 @@ def test_char_comparison_finds_a_shift_without_a_change_of_slope():
     assert np.allclose(comparison["measured"]["ratio"], 0.85)
     assert np.allclose(char_lm.drift(winners, fits)["excess"].abs().max(), 0, atol=0.01)
     assert char_lm.table1(fits)["our beta_g"].iloc[0] == pytest.approx(-0.09, abs=0.01)
+    assert char_lm.exponent_table(winners, fits)["curve"].tolist() == ["LSTM, 1 layer, SGD", "LSTM, 1 layer, Adam"]
+    assert char_lm.table1(fits, profile="laptop")["model"].iloc[0] == "LSTM, 1 layer"
+    assert char_lm.table1(fits)["model"].iloc[0] == "RHN, depth 10"  # the paper profile trains the paper's model
     assert [v.kind for v in judged.values()] == ["too short", "too short"]  # 16k-128k: 0.9 decades
     assert char_lm.comparison_claim(comparison, judged).startswith("No curve measures a power law")
     judged = {o: replace(v, kind="measured") for o, v in judged.items()}  # as if the span were longer
     assert "a shift without a change of slope" in char_lm.comparison_claim(comparison, judged)
     table = char_lm.table1(fits, judged)
     assert table["agrees"].iloc[0] == (table["beta_g 95% low"].iloc[0] <= -0.094 <= table["beta_g 95% high"].iloc[0])
+
+
+def test_family_labels_read_layers_and_depth():
+    assert [char_lm.family_label(f) for f in ("lstm1", "lstm4", "rhn10")] == ["LSTM, 1 layer", "LSTM, 4 layers",
+                                                                            "RHN, depth 10"]
+    assert char_lm.SCALES["paper"]["family"] == char_lm.PAPER_FAMILY
+    both = {"sgd": pd.DataFrame({"family": ["lstm1"]}), "adam": pd.DataFrame({"family": ["rhn10"]})}
+    with pytest.raises(ValueError, match="one family"):
+        char_lm.winners_family(both)
 
 
 def test_flattening_verdict_tells_a_plateau_from_a_falling_curve():
@@ -228,7 +241,7 @@ def test_word_curves_at_their_bigram_claim_no_power_law_no_model_size_and_no_agr
 def test_starved_char_curves_claim_no_power_law_no_shift_and_no_agreement():
     config = resolve("char_lm", char_lm.SCALES, profile="laptop", seed=0, datasets=char_lm.DATASETS)
     sgd = noisy_power_law(4.0, -0.094, seed=8, noise=0.003)
-    trials = pd.concat([fake_trials(char_lm.sweep_name("laptop", 0, o), "rhn10", loss, stop_reason="max_steps")
+    trials = pd.concat([fake_trials(char_lm.sweep_name("laptop", 0, o), config["family"], loss, stop_reason="max_steps")
                         for o, loss in (("sgd", sgd), ("adam", 0.85 * sgd))])
     trigram = lm_baselines({"trigram": np.full(len(SHARDS), 10.0)})
     winners, judged = char_lm.optimizer_winners(trials, config, {"sgd": trigram, "adam": trigram})
@@ -248,3 +261,23 @@ def test_starved_char_curves_claim_no_power_law_no_shift_and_no_agreement():
     assert "its verdict is starved" in char_lm.flattening_verdict(flat, judged["adam"])
     spec = char_lm.optimizers_chart(winners, fits, {"sgd": trigram, "adam": trigram}).to_dict()
     assert len(spec["layer"]) == 2 and len(spec["datasets"]) >= 1
+
+
+def test_word_prose_names_the_families_a_profile_leaves_out_and_compares_only_pairs():
+    assert word_lm.untrained_note(list(word_lm.FAMILIES)) == ""
+    note = word_lm.untrained_note(["lstm2"])
+    assert note.startswith("The 4-layer LSTM and depth-5 RHN are not trained") and "2-layer LSTM alone" in note
+    config = resolve("word_lm", word_lm.SCALES, profile="paper", seed=0, datasets=word_lm.DATASETS)
+    trials = fake_trials(word_lm.sweep_name("paper", 0), "lstm2", noisy_power_law(6.0, -0.07, seed=1, noise=0.003),
+                         sizes=16 * np.sqrt(SHARDS / SHARDS[0]))
+    winners, judged = word_lm.family_winners(trials, replace(config, settings={**config.settings,
+                                                                                "families": {"lstm2": [16]}}))
+    fits = word_lm.family_fits(winners, bootstrap=200, seed=0)
+    shared = word_lm.shared_exponent_table(fits)
+    assert shared.empty and word_lm.shared_summary(shared, judged).startswith("With one family trained")
+    exponents = word_lm.exponent_table(winners, fits, judged)
+    sentence = word_lm.slopes(exponents, list(fits))
+    assert sentence.startswith("The slope of the fitted line is $\\beta_g =$ -0.070 for the 2-layer LSTM")
+    assert word_lm.size_exponents(exponents, list(fits)).startswith("0.50 (2-layer LSTM; 95 % interval")
+    assert word_lm.verdict_list(judged).startswith("2-layer LSTM: power law measured over 1.2 decades")
+    assert word_lm.claims(judged).startswith("The 2-layer LSTM curve")

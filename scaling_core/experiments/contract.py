@@ -8,7 +8,9 @@ Each ``scaling_core/experiments/<chapter>.py`` exposes the same names:
     The datasets the chapter accepts; the default is ``SCALES[profile]["dataset"]`` when a
     profile names one, else ``DATASETS[0]``.
 ``TABLE1_ROWS``
-    The rows of the paper's Table 1 it reproduces (empty for a chapter without sweeps).
+    The rows of the paper's Table 1 it reproduces (empty for a chapter without sweeps); a
+    row's ``model`` and ``family`` may be ``{profile: value}`` where the profiles train
+    different models (:func:`profile_row`).
 ``sweep_specs(config) -> list[SweepSpec]``
     The sweeps the chapter runs first (a later sweep may depend on their results, e.g.
     the word-LM re-tuning sweep; ``run`` runs those too).
@@ -57,6 +59,20 @@ def default_dataset(module: ModuleType, profile: str) -> str:
     """The dataset a chapter uses at ``profile`` when none is given."""
     check_choice("profile", profile, tuple(module.SCALES))
     return module.SCALES[profile].get("dataset") or module.DATASETS[0]
+
+
+PER_PROFILE_KEYS = ("model", "family")
+"""``TABLE1_ROWS`` keys whose value may be a ``{profile: value}`` mapping."""
+
+
+def profile_row(row: dict, profile: str) -> dict:
+    """``row`` of a ``TABLE1_ROWS`` with its per-profile ``model`` and ``family`` read for ``profile``.
+
+    >>> profile_row({"model": {"laptop": "LSTM", "paper": "RHN"}, "family": "x"}, "paper")
+    {'model': 'RHN', 'family': 'x'}
+    """
+    return {key: value[profile] if key in PER_PROFILE_KEYS and isinstance(value, dict) else value
+            for key, value in row.items()}
 
 
 def configure(

@@ -28,7 +28,7 @@ from scaling_core.experiments import curves as steps
 from scaling_core.experiments.verdicts import Verdict, judge
 from scaling_core.sweep.shard_baselines import best_baseline, shard_baselines
 from scaling_core.fit import ThreeRegionFit
-from scaling_core.experiments.contract import chapter_module, configure, default_dataset
+from scaling_core.experiments.contract import chapter_module, configure, default_dataset, profile_row
 from scaling_core.sweep.records import infer_stop_reasons
 from scaling_core.sweep.store import Store
 
@@ -128,7 +128,7 @@ def chapter_rows(chapter: str, profile: str = "smoke") -> tuple[list[dict], str]
     bad = [sorted(set(ROW_KEYS) - set(row)) for row in rows if set(ROW_KEYS) - set(row)]
     if bad:
         raise ValueError(f"chapter {chapter!r}: TABLE1_ROWS lacks keys {bad[0]}")
-    return [{"dataset": default_dataset(module, profile), **row} for row in rows], ""
+    return [{"dataset": default_dataset(module, profile), **profile_row(row, profile)} for row in rows], ""
 
 
 def read_store(path: Path) -> tuple[pd.DataFrame, dict[str, list[str]], set[str]]:

@@ -27,6 +27,10 @@ from scaling_core import charts
 from scaling_core.data.lm_corpora import WORD_DATASETS
 from scaling_core.experiments import compare, curves, lm_scales, verdicts
 from scaling_core.experiments.lm_scales import lm_scale
+from scaling_core.experiments.word_lm_prose import (  # noqa: F401  (re-exported: the chapter's sentences)
+    FAMILIES, FAMILY_NAMES, claims, retune_verdict, shared_exponent_note, shared_summary, size_claims,
+    size_exponents, slopes, untrained_note, verdict_list,
+)
 from scaling_core.paths import store_path
 from scaling_core.profiles import ChapterConfig
 from scaling_core.sweep.records import completed_record, sweep_trials
@@ -44,8 +48,6 @@ METRIC = "val_loss"
 """Validation cross-entropy per word in nats: what the search minimises and the curves show."""
 UNIT = "words"
 
-FAMILIES = {"lstm2": "LSTM, 2 layers", "lstm4": "LSTM, 4 layers", "rhn5": "RHN, depth 5"}
-"""The chapter's model families and their labels in tables and charts."""
 
 FIT_FROM = 8_000
 """Shards of at least this many words enter the power-law fits (smaller ones are small-data)."""
@@ -245,26 +247,6 @@ def retune_table(trials: pd.DataFrame, config: ChapterConfig, fit) -> pd.DataFra
     return table
 
 
-def retune_verdict(retuned: pd.DataFrame, fit, verdict: verdicts.Verdict | None = None) -> str:
-    """One sentence on what more tuning did, judged against the scatter of the curve about its fit.
-
-    ``retuned`` is :func:`retune_table`'s output; a gain larger than three times the fit's
-    relative RMSE means the search's winners were limited by their training budget. Only a
-    curve whose ``verdict`` measured a power law has an exponent the budget can flatten.
-    """
-    search, tuned = retuned[METRIC].iloc[0], retuned[METRIC].min()
-    gain, scatter = 100 * (1 - tuned / search), 100 * fit.rel_rmse_
-    if gain > 3 * scatter:
-        exponent = ("the fitted exponent is flatter than the data alone would give"
-                    if verdict is None or verdict.measured else
-                    f"the curve's verdict ({verdict.kind}) already says that its fitted slope measures no power law")
-        return (f"More tuning lowers the loss by {gain:.1f} %, far more than the scatter of the winners "
-                f"about their fitted law ({scatter:.1f} %): the search's winners are limited by their "
-                f"training budget, not only by the data, and {exponent}.")
-    return (f"More tuning changes the loss by {gain:.1f} %, within about three times the scatter of the "
-            f"winners about their fitted law ({scatter:.1f} %): this shard's winner was tuned well enough.")
-
-
 def drift(winners: dict, fits: dict) -> pd.DataFrame:
     """Every family's winners beside their own fitted laws (``curve`` names the family)."""
     return pd.concat([compare.drift_table(best, fits[f][0], METRIC).assign(curve=FAMILIES.get(f, f))
@@ -301,11 +283,6 @@ def families_chart(winners: dict, fits: dict, baselines: pd.DataFrame | None = N
                                 title="Word LMs: validation cross-entropy of each shard's best model")
     bars = curves.baseline_lines(baselines, METRIC)
     return charts.layer(chart, curves.baseline_layer(bars, METRIC)) if len(bars) else chart
-
-
-def shared_exponent_note(judged: dict) -> str:
-    """What the pairwise exponent differences can say, given the families' verdicts."""
-    return lm_scales.comparison_note(judged, FAMILIES)
 
 
 def model_sizes_chart(winners: dict, fits: dict) -> alt.Chart:
