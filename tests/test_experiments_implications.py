@@ -115,6 +115,14 @@ def test_missing_store_and_missing_sweep_are_listed(monkeypatch):
     assert "no trials of sweep 'toy-laptop-seed0'" in missing["reason"].iloc[0]
 
 
+def test_a_row_whose_family_the_profile_does_not_train_is_listed_as_missing(monkeypatch):
+    install_chapter(monkeypatch, "toy_domain", [row(), row(model="RHN", family="rhn")])
+    write_store(store_path("toy_domain", "laptop"), "toy-laptop-seed0", lambda m, n, rng: 0.5, families=("lstm",))
+    curves, missing = table1.collect("laptop", 0, chapters=("toy_domain",))
+    assert [c.row["family"] for c in curves] == ["lstm"]
+    assert missing["reason"].tolist() == ["sweep 'toy-laptop-seed0' trains no rhn at this profile"]
+
+
 def test_rows_lacking_keys_are_reported(monkeypatch):
     install_chapter(monkeypatch, "toy_domain", [{"domain": "Toy"}])
     with pytest.raises(ValueError, match="TABLE1_ROWS lacks keys .*metric"):

@@ -102,15 +102,18 @@ def configs(module, chapter):
 
 
 @pytest.mark.parametrize("config", configs(word_lm, "word_lm"), ids=PROFILES)
-def test_word_profiles_search_three_families_on_shards_the_fit_can_use(config):
+def test_word_profiles_search_their_families_on_shards_the_fit_can_use(config):
     (spec,) = word_lm.sweep_specs(config)
-    assert {s.family for s in spec.searches} == set(word_lm.FAMILIES)
+    assert {s.family for s in spec.searches} == set(config["families"]) <= set(word_lm.FAMILIES)
+    assert config["retune"]["family"] in config["families"]
+    if config.profile != "laptop":  # a laptop's budget trains the 2-layer LSTM alone
+        assert set(config["families"]) == set(word_lm.FAMILIES)
     assert sum(size >= config["fit_from"] for size in spec.shard_sizes) >= 3
     decades = math.log10(spec.shard_sizes[-1] / spec.shard_sizes[0])
     assert decades >= {"smoke": 0.6, "laptop": 1.5, "paper": 2.0}[config.profile]
     for row in word_lm.TABLE1_ROWS:
         assert row["sweep"].format(profile=config.profile, seed=config.seed) == spec.name
-        assert row["family"] in config["families"] and row["fit_from_units"] == config["fit_from"]
+        assert row["fit_from_units"] == config["fit_from"]
 
 
 def test_word_retune_trains_the_largest_winner_again_with_a_larger_budget():
@@ -126,11 +129,11 @@ def test_word_retune_trains_the_largest_winner_again_with_a_larger_budget():
 
 
 def test_word_tables_recover_exponents_and_the_retuned_point():
-    config = resolve("word_lm", word_lm.SCALES, profile="laptop", seed=0, datasets=word_lm.DATASETS)
+    config = resolve("word_lm", word_lm.SCALES, profile="paper", seed=0, datasets=word_lm.DATASETS)
     betas = {"lstm2": -0.07, "lstm4": -0.07, "rhn5": -0.2}
-    frames = [fake_trials(word_lm.sweep_name("laptop", 0), f, noisy_power_law(6.0, b, seed=i, noise=0.003),
+    frames = [fake_trials(word_lm.sweep_name("paper", 0), f, noisy_power_law(6.0, b, seed=i, noise=0.003),
                           sizes=16 * np.sqrt(SHARDS / SHARDS[0])) for i, (f, b) in enumerate(betas.items())]
-    retuned = fake_trials(word_lm.sweep_name("laptop", 0, "retune"), "lstm2", [np.nan] * 5 + [4.0]).dropna()
+    retuned = fake_trials(word_lm.sweep_name("paper", 0, "retune"), "lstm2", [np.nan] * 5 + [4.0]).dropna()
     trials = pd.concat(frames + [retuned], ignore_index=True)
     winners, judged = word_lm.family_winners(trials, config)
     assert not winners["lstm2"]["in_fit"].iloc[0] and winners["lstm2"]["in_fit"].iloc[1:].all()
@@ -213,9 +216,9 @@ def lm_baselines(values: dict) -> pd.DataFrame:
 
 
 def test_word_curves_at_their_bigram_claim_no_power_law_no_model_size_and_no_agreement():
-    config = resolve("word_lm", word_lm.SCALES, profile="laptop", seed=0, datasets=word_lm.DATASETS)
+    config = resolve("word_lm", word_lm.SCALES, profile="paper", seed=0, datasets=word_lm.DATASETS)
     losses = {f: noisy_power_law(6.0, -0.066, seed=i, noise=0.003) for i, f in enumerate(word_lm.FAMILIES)}
-    trials = pd.concat([fake_trials(word_lm.sweep_name("laptop", 0), f, loss, sizes=16 * np.sqrt(SHARDS / SHARDS[0]))
+    trials = pd.concat([fake_trials(word_lm.sweep_name("paper", 0), f, loss, sizes=16 * np.sqrt(SHARDS / SHARDS[0]))
                         for f, loss in losses.items()], ignore_index=True)
     bigram = 0.99 * np.minimum.reduce(list(losses.values()))  # a bigram as good as every model
     winners, judged = word_lm.family_winners(trials, config, lm_baselines({"bigram": bigram, "unigram": bigram + 1}))
@@ -281,3 +284,11 @@ def test_word_prose_names_the_families_a_profile_leaves_out_and_compares_only_pa
     assert word_lm.size_exponents(exponents, list(fits)).startswith("0.50 (2-layer LSTM; 95 % interval")
     assert word_lm.verdict_list(judged).startswith("2-layer LSTM: power law measured over 1.2 decades")
     assert word_lm.claims(judged).startswith("The 2-layer LSTM curve")
+
+
+def test_word_baseline_note_names_where_the_model_first_beats_the_bigram():
+    best = pd.DataFrame({"shard_units": SHARDS, "below_baseline": [False, False, True, True, True, True]})
+    note = word_lm.baseline_note({"lstm2": best})
+    assert f"from {SHARDS[2]:,.0f} words on (4 of 6 shards)" in note
+    assert f"at most {np.log10(SHARDS[-1] / SHARDS[2]):.1f} decades" in note
+    assert "nowhere clearly" in word_lm.baseline_note({"lstm2": best.assign(below_baseline=False)})

@@ -7,11 +7,8 @@ that the chapter's code reads without a page of settings first, and so that
 
 from __future__ import annotations
 
-import math
-
 from scaling_core.data.lm_corpora import CHAR_DATASETS
-from scaling_core.data.shards import shard_sizes
-from scaling_core.experiments.lm_scales import lm_scale
+from scaling_core.experiments.lm_scales import lm_scale, span
 
 CHAPTER = "char_lm"
 TASK_FACTORY = "scaling_core.tasks.language:make_char_lm_task"
@@ -104,6 +101,4 @@ family are the profile's (:func:`~scaling_core.experiments.contract.profile_row`
 
 def profile_span(profile: str) -> str:
     """The shard span of ``profile``: ``"16,000 to 512,000 characters (1.5 decades, 6 shards)"``."""
-    sizes = shard_sizes(**SCALES[profile]["shard_sizes"])
-    return (f"{sizes[0]:,.0f} to {sizes[-1]:,.0f} {UNIT} "
-            f"({math.log10(sizes[-1] / sizes[0]):.1f} decades, {len(sizes)} shards)")
+    return span(SCALES[profile], UNIT)

@@ -9,8 +9,11 @@ read in (``eval_rows``). The verdict helpers judge several composite curves at o
 
 from __future__ import annotations
 
+import math
+
 import pandas as pd
 
+from scaling_core.data.shards import shard_sizes
 from scaling_core.experiments import curves, verdicts
 
 
@@ -23,6 +26,13 @@ def lm_scale(shard_units, families, lr_range, batch_sizes, samples, trainer, val
                 for family, grid in families.items()]
     return dict(shard_sizes=dict(min_units=low, max_units=high, factor=2), families=families,
                 searches=searches, trainer=trainer, val_units=val_units, vocab_size=vocab_size, eval_rows=eval_rows)
+
+
+def span(settings: dict, unit: str) -> str:
+    """The shard span of a profile's ``settings``: ``"16,000 to 512,000 characters (1.5 decades, 6 shards)"``."""
+    sizes = shard_sizes(**settings["shard_sizes"])
+    return (f"{sizes[0]:,.0f} to {sizes[-1]:,.0f} {unit} "
+            f"({math.log10(sizes[-1] / sizes[0]):.1f} decades, {len(sizes)} shards)")
 
 
 def judge_curves(trials: dict[str, pd.DataFrame], metric: str, family: dict[str, str], fit_from: float,

@@ -152,6 +152,8 @@ def find_sweep(chapter: str, profile: str, row: dict, cache: dict, seed: int = 0
     if row["sweep"] not in keys:
         return None, f"no trials of sweep {row['sweep']!r} in {path.name}"
     trials = frame[frame["key"].isin(keys[row["sweep"]])].assign(sweep=row["sweep"]).reset_index(drop=True)
+    if row.get("family") is not None and not (trials["family"] == row["family"]).any():
+        return None, f"sweep {row['sweep']!r} trains no {row['family']} at this profile"
     spec = next((s for s in chapter_module(chapter).sweep_specs(config) if s.name == row["sweep"]), None)
     if spec is not None:
         trials = infer_stop_reasons(trials, spec.trainer)

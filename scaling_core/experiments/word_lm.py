@@ -28,7 +28,7 @@ from scaling_core.data.lm_corpora import WORD_DATASETS
 from scaling_core.experiments import compare, curves, lm_scales, verdicts
 from scaling_core.experiments.lm_scales import lm_scale
 from scaling_core.experiments.word_lm_prose import (  # noqa: F401  (re-exported: the chapter's sentences)
-    FAMILIES, FAMILY_NAMES, claims, retune_verdict, shared_exponent_note, shared_summary, size_claims,
+    FAMILIES, FAMILY_NAMES, baseline_note, claims, retune_verdict, shared_exponent_note, shared_summary, size_claims,
     size_exponents, slopes, untrained_note, verdict_list,
 )
 from scaling_core.paths import store_path
@@ -52,27 +52,32 @@ UNIT = "words"
 FIT_FROM = 8_000
 """Shards of at least this many words enter the power-law fits (smaller ones are small-data)."""
 
+EVALUATIONS_TO_BEST = 12
+"""Median evaluations before the best one over the 17 search trials of the converged laptop store
+(every one stopped early), for the cost model (:func:`scaling_core.cost.evaluations_to_best`)."""
+
 WORD_LM_SCALES = dict(
     # seconds on one CPU core: 3 shards of 8k-32k KJV words, tiny models of all three families
     smoke=lm_scale((8_000, 32_000), {"lstm2": [8, 16], "lstm4": [8], "rhn5": [8]}, lr_range=(1e-2, 1e-2),
                  batch_sizes=(8,), samples=1,
                  trainer=dict(max_epochs=2, max_steps=4, patience=1, min_eval_steps=4), val_units=1_000,
                  vocab_size=2_000),
-    # about 15 minutes on 2 CPU cores: 6 shards over 1.5 orders of magnitude (4k-128k words),
-    # three families on the same shards, a 2k-word vocabulary, widths up to 128; at most 15 epochs and 100 steps of
-    # 20 x 80 words per trial; lr 3e-3 measured better than 1e-2 (5.68 vs 5.73 nats after 150 steps
-    # on 64k words, 2-layer LSTM of width 32, 5k words)
-    laptop=lm_scale((4_000, 128_000), {"lstm2": [16, 32], "lstm4": [16, 32], "rhn5": [16, 32]},
-                  lr_range=(3e-3, 3e-3), batch_sizes=(20,), samples=1,
-                  trainer=dict(max_epochs=15, max_steps=100, patience=2, min_eval_steps=10), val_units=5_000,
-                  vocab_size=2_000, max_size=128),
-    # one GPU, about 10 minutes of an H200 by `scaling-core cost word_lm -p profile paper`: 8 shards over
-    # 2.1 orders of magnitude (7k-896k of the KJV's 0.90M training words); widths grow as m^0.25-m^0.5 (the
-    # paper's beta_p of 0.69-0.78 in parameters), capped at 256 where the 2x steps stop paying on this corpus;
-    # V of 20k words read in 40 rows (evaluations of a depth-5 RHN are launch-bound)
+    # about 25 minutes on 2 CPU cores (benchmarks/pilot_word_lm.py, lstm2): 6 shards over 1.5 orders of magnitude
+    # (8k-256k words), the 2-layer LSTM alone (the other families do not fit the budget), widths 32/64 on the smallest
+    # shard grown by 0, 0.25 or 0.5 per doubling, a 2k-word vocabulary, V of 20k words; trained to early stopping
+    # (patience 3, evaluations at least 50 steps apart so that a trial leaves the unigram plateau, caps out of reach)
+    laptop=lm_scale((8_000, 256_000), {"lstm2": [32, 64]}, lr_range=(4e-3, 1.2e-2), batch_sizes=(20,), samples=1,
+                  trainer=dict(max_epochs=400, max_steps=100_000, patience=3, min_eval_steps=50), val_units=20_000,
+                  vocab_size=2_000, max_size=512, growth=(0.0, 0.25, 0.5)),
+    # one GPU, about 10 minutes of an H200 by `scaling-core cost word_lm -p profile paper` (steps priced with the
+    # chapter's measured evaluations to the best): 8 shards over 2.1 orders of magnitude (7k-896k of the KJV's 0.90M
+    # training words), all three families trained to early stopping (caps out of reach); widths grow as m^0.25-m^0.5
+    # (the paper's beta_p of 0.69-0.78 in parameters), capped at 256; V of 20k words read in 40 rows (evaluations of
+    # a depth-5 RHN are launch-bound). The RHN takes most of the time (launch-bound)
     paper=lm_scale((7_000, 896_000), {"lstm2": [32, 64, 128], "lstm4": [32, 64, 128], "rhn5": [32, 64, 128]},
-                 lr_range=(1e-3, 5e-3), batch_sizes=(32,), samples=2,
-                 trainer=dict(max_epochs=30, max_steps=50_000, patience=4), val_units=20_000, max_size=256,
+                 lr_range=(1e-3, 5e-3), batch_sizes=(32,), samples=1,
+                 trainer=dict(max_epochs=1000, max_steps=50_000, patience=3, min_eval_steps=50), val_units=20_000,
+                 max_size=256,
                  growth=(0.25, 0.5), eval_rows=40),
 )
 """Per-profile settings of the word-LM chapter (KJV by default): ``shard_sizes`` in words
@@ -173,6 +178,11 @@ def later_sweep_specs(config: ChapterConfig, opened: Store) -> list[SweepSpec]:
     if completed_record(opened, search) is None:
         return []
     return sweep_specs(config, sweep_trials(opened, search))[1:]
+
+
+def profile_span(profile: str) -> str:
+    """The shard span of ``profile``: ``"8,000 to 256,000 words (1.5 decades, 6 shards)"``."""
+    return lm_scales.span(SCALES[profile], UNIT)
 
 
 def store(config: ChapterConfig) -> Path:

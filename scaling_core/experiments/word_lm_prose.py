@@ -8,6 +8,8 @@ anything itself. Re-exported by :mod:`scaling_core.experiments.word_lm`.
 
 from __future__ import annotations
 
+import math
+
 import pandas as pd
 
 from scaling_core.experiments import lm_scales, verdicts
@@ -35,6 +37,31 @@ def untrained_note(families) -> str:
     verb = "is" if len(missing) == 1 else "are"
     return (f"The {_join(missing)} {verb} not trained at this profile, whose budget allows the {trained} "
             "alone; the paper profile trains all three families on the same shards.")
+
+
+def baseline_note(winners: dict) -> str:
+    """Where each trained family's winners first lie clearly below the better of the shard's unigram and bigram.
+
+    ``winners``: judged winners (``below_baseline`` per shard, from the verdicts). Below that
+    shard the models predict $V$ no better than counting word pairs (the small-data region),
+    so the power-law region can span at most the decades from there to the largest shard.
+    """
+    sentences = []
+    for family, best in winners.items():
+        if "below_baseline" not in best:
+            continue
+        best = best.sort_values("shard_units")
+        below = best.loc[best["below_baseline"].astype(bool), "shard_units"]
+        name, largest = FAMILY_NAMES[family], best["shard_units"].max()
+        if below.empty:
+            sentences.append(f"The {name} is nowhere clearly (5 %) below the better of the shard's unigram and bigram.")
+            continue
+        decades = math.log10(largest / below.min())
+        sentences.append(f"The {name} lies clearly (5 %) below the better of the shard's unigram and bigram from "
+                         f"{below.min():,.0f} words on ({len(below)} of {len(best)} shards); below that a bigram "
+                         f"counted on the same shard predicts $V$ about as well, so this run's power-law region can "
+                         f"span at most {decades:.1f} decades.")
+    return " ".join(sentences)
 
 
 def claims(judged: dict) -> str:
