@@ -13,20 +13,16 @@ Usage::
 
 from __future__ import annotations
 
-import argparse
 import copy
 import dataclasses
-import sys
 import time
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+from pilots import parser, print_summary, scratch_store, verdict_cells
 
-from scaling_core.experiments import char_lm, curves  # noqa: E402
-from scaling_core.experiments.contract import configure  # noqa: E402
-from scaling_core.experiments.lm_scales import lm_scale  # noqa: E402
-from scaling_core.sweep.shard_baselines import shard_baselines  # noqa: E402
+from scaling_core.experiments import char_lm, curves
+from scaling_core.experiments.contract import configure
+from scaling_core.experiments.lm_scales import lm_scale
+from scaling_core.sweep.shard_baselines import shard_baselines
 
 LAPTOP = char_lm.SCALES["laptop"]
 CONVERGE = dict(max_epochs=400, max_steps=100_000, patience=3, min_eval_steps=20, grad_clip=1.0)
@@ -48,18 +44,15 @@ VARIANTS = {
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("variants", nargs="*", default=["current"], choices=sorted(VARIANTS))
-    parser.add_argument("--optimizers", nargs="*", default=list(char_lm.OPTIMIZERS), choices=list(char_lm.OPTIMIZERS))
-    parser.add_argument("--seed", type=int, default=0)
-    args = parser.parse_args()
+    command = parser(__doc__, VARIANTS)
+    command.add_argument("--optimizers", nargs="*", default=list(char_lm.OPTIMIZERS), choices=list(char_lm.OPTIMIZERS))
+    args = command.parse_args()
     summary = []
     for name in args.variants:
         settings = VARIANTS[name]
         config = dataclasses.replace(configure("char_lm", "laptop", args.seed), settings=settings)
         specs = [char_lm.optimizer_spec(config, o) for o in args.optimizers]
-        store = ROOT / "results" / "scratch" / f"pilot-char_lm-{name}.sqlite"
-        store.parent.mkdir(parents=True, exist_ok=True)
+        store = scratch_store("char_lm", name)
         start = time.time()
         frames = curves.run_all(specs, store, workers=settings["workers"], progress=True)
         seconds = time.time() - start
@@ -73,13 +66,10 @@ def main() -> None:
                        "wall_time", "region"]
             print(best[[c for c in columns if c in best]].to_string(index=False))
             summary.append((name, optimizer, seconds, len(trials), verdict, pinned, len(best)))
-    print("\n| variant | optimizer | wall s (all optimizers) | trials | verdict | decades | capped winners "
-          "| winners at the largest width tried |")
-    print("|---|---|---|---|---|---|---|---|")
-    for name, optimizer, seconds, n, v, pinned, shards in summary:
-        print(f"| {name} | {optimizer} | {seconds:.0f} | {n} | {v.kind} | {v.decades:.2f} | {v.capped}/{v.judged} "
-              f"| {pinned}/{shards} |")
-
+    print_summary(["variant", "optimizer", "wall s (all optimizers)", "trials", "verdict", "decades", "capped winners",
+                   "winners at the largest width tried"],
+                  [[name, optimizer, f"{seconds:.0f}", n, *verdict_cells(v), f"{pinned}/{shards}"]
+                   for name, optimizer, seconds, n, v, pinned, shards in summary])
 
 if __name__ == "__main__":
     main()

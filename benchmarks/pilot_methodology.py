@@ -13,19 +13,15 @@ largest width. Usage::
 
 from __future__ import annotations
 
-import argparse
 import copy
 import dataclasses
-import sys
 import time
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+from pilots import parser, print_summary, scratch_store, verdict_cells
 
-from scaling_core.experiments import curves, methodology  # noqa: E402
-from scaling_core.experiments.contract import configure  # noqa: E402
-from scaling_core.sweep.shard_baselines import shard_baselines  # noqa: E402
+from scaling_core.experiments import curves, methodology
+from scaling_core.experiments.contract import configure
+from scaling_core.sweep.shard_baselines import shard_baselines
 
 LAPTOP = methodology.SCALES["laptop"]
 
@@ -59,17 +55,13 @@ VARIANTS = {
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("variants", nargs="*", default=["current"], choices=sorted(VARIANTS))
-    parser.add_argument("--seed", type=int, default=0)
-    args = parser.parse_args()
+    args = parser(__doc__, VARIANTS).parse_args()
     summary = []
     for name in args.variants:
         settings = VARIANTS[name]
         config = dataclasses.replace(configure("methodology", "laptop", args.seed), settings=settings)
         spec = methodology.sweep_specs(config)[0]
-        store = ROOT / "results" / "scratch" / f"pilot-methodology-{name}.sqlite"
-        store.parent.mkdir(parents=True, exist_ok=True)
+        store = scratch_store("methodology", name)
         start = time.time()
         trials = curves.run(spec, store, workers=settings["workers"], progress=True)
         seconds = time.time() - start
@@ -84,13 +76,10 @@ def main() -> None:
         print(loss_best[[c for c in columns if c in loss_best]].to_string(index=False))
         pinned = int((loss_best["size"] >= grid_top).sum())
         summary.append((name, seconds, len(trials), loss_verdict, error_verdict, pinned, len(loss_best)))
-    print("\n| variant | wall s | trials | loss verdict | loss decades | error verdict | error decades "
-          "| capped (loss) | pinned winners |")
-    print("|---|---|---|---|---|---|---|---|---|")
-    for name, seconds, n, lv, ev, pinned, shards in summary:
-        print(f"| {name} | {seconds:.0f} | {n} | {lv.kind} | {lv.decades:.2f} | {ev.kind} | {ev.decades:.2f} "
-              f"| {lv.capped}/{lv.judged} | {pinned}/{shards} |")
-
+    print_summary(["variant", "wall s", "trials", "loss verdict", "loss decades", "capped (loss)", "error verdict",
+                   "error decades", "pinned winners"],
+                  [[name, f"{seconds:.0f}", n, *verdict_cells(lv), ev.kind, f"{ev.decades:.2f}", f"{pinned}/{shards}"]
+                   for name, seconds, n, lv, ev, pinned, shards in summary])
 
 if __name__ == "__main__":
     main()

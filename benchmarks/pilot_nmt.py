@@ -13,19 +13,15 @@ width's floor. Usage::
 
 from __future__ import annotations
 
-import argparse
 import copy
 import dataclasses
-import sys
 import time
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+from pilots import parser, print_summary, scratch_store, verdict_cells
 
-from scaling_core.experiments import curves, nmt  # noqa: E402
-from scaling_core.experiments.contract import configure  # noqa: E402
-from scaling_core.sweep.shard_baselines import shard_baselines  # noqa: E402
+from scaling_core.experiments import curves, nmt
+from scaling_core.experiments.contract import configure
+from scaling_core.sweep.shard_baselines import shard_baselines
 
 LAPTOP = nmt.SCALES["laptop"]
 
@@ -54,18 +50,15 @@ VARIANTS = {
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("variants", nargs="*", default=["current"], choices=sorted(VARIANTS))
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--search-only", action="store_true", help="skip the fixed-width sweeps")
-    args = parser.parse_args()
+    command = parser(__doc__, VARIANTS)
+    command.add_argument("--search-only", action="store_true", help="skip the fixed-width sweeps")
+    args = command.parse_args()
     summary = []
     for name in args.variants:
         settings = VARIANTS[name]
         config = dataclasses.replace(configure("nmt", "laptop", args.seed), settings=settings)
         specs = nmt.sweep_specs(config)[:1 if args.search_only else None]
-        store = ROOT / "results" / "scratch" / f"pilot-nmt-{name}.sqlite"
-        store.parent.mkdir(parents=True, exist_ok=True)
+        store = scratch_store("nmt", name)
         start = time.time()
         frames = curves.run_all(specs, store, workers=settings["workers"], progress=True)
         seconds = time.time() - start
@@ -83,12 +76,9 @@ def main() -> None:
         top = settings["search"]["max_size"]
         pinned = int((best["size"] >= top).sum())
         summary.append((name, seconds, sum(len(f) for f in frames), verdict, pinned, len(best)))
-    print("\n| variant | wall s | trials | verdict | decades | capped winners | pinned winners |")
-    print("|---|---|---|---|---|---|---|")
-    for name, seconds, n, v, pinned, shards in summary:
-        print(f"| {name} | {seconds:.0f} | {n} | {v.kind} | {v.decades:.2f} | {v.capped}/{v.judged} "
-              f"| {pinned}/{shards} |")
-
+    print_summary(["variant", "wall s", "trials", "verdict", "decades", "capped winners", "pinned winners"],
+                  [[name, f"{seconds:.0f}", n, *verdict_cells(v), f"{pinned}/{shards}"]
+                   for name, seconds, n, v, pinned, shards in summary])
 
 if __name__ == "__main__":
     main()

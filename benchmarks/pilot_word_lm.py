@@ -14,20 +14,16 @@ Usage::
 
 from __future__ import annotations
 
-import argparse
 import copy
 import dataclasses
-import sys
 import time
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+from pilots import parser, print_summary, scratch_store, verdict_cells
 
-from scaling_core.experiments import curves, verdicts, word_lm  # noqa: E402
-from scaling_core.experiments.contract import configure  # noqa: E402
-from scaling_core.experiments.lm_scales import lm_scale  # noqa: E402
-from scaling_core.sweep.shard_baselines import shard_baselines  # noqa: E402
+from scaling_core.experiments import curves, verdicts, word_lm
+from scaling_core.experiments.contract import configure
+from scaling_core.experiments.lm_scales import lm_scale
+from scaling_core.sweep.shard_baselines import shard_baselines
 
 LAPTOP = word_lm.SCALES["laptop"]
 CONVERGE = dict(max_epochs=400, max_steps=100_000, patience=3, min_eval_steps=50)
@@ -53,18 +49,15 @@ VARIANTS = {
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("variants", nargs="*", default=["current"], choices=sorted(VARIANTS))
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--workers", type=int, default=None, help="local workers (default: the profile's)")
-    args = parser.parse_args()
+    command = parser(__doc__, VARIANTS)
+    command.add_argument("--workers", type=int, default=None, help="local workers (default: the profile's)")
+    args = command.parse_args()
     summary = []
     for name in args.variants:
         settings = VARIANTS[name]
         config = dataclasses.replace(configure("word_lm", "laptop", args.seed), settings=settings)
         spec = word_lm.search_spec(config)
-        store = ROOT / "results" / "scratch" / f"pilot-word_lm-{name}.sqlite"
-        store.parent.mkdir(parents=True, exist_ok=True)
+        store = scratch_store("word_lm", name)
         start = time.time()
         trials = curves.run(spec, store, workers=args.workers or settings["workers"], progress=True)
         seconds = time.time() - start
@@ -79,13 +72,10 @@ def main() -> None:
                        "wall_time", "region"]
             print(best[[c for c in columns if c in best]].to_string(index=False))
             summary.append((name, family, seconds, len(rows), verdict, pinned, len(best)))
-    print("\n| variant | family | wall s (all families) | trials | verdict | decades | capped winners "
-          "| pinned winners |")
-    print("|---|---|---|---|---|---|---|---|")
-    for name, family, seconds, n, v, pinned, shards in summary:
-        print(f"| {name} | {family} | {seconds:.0f} | {n} | {v.kind} | {v.decades:.2f} | {v.capped}/{v.judged} "
-              f"| {pinned}/{shards} |")
-
+    print_summary(["variant", "family", "wall s (all families)", "trials", "verdict", "decades", "capped winners",
+                   "pinned winners"],
+                  [[name, family, f"{seconds:.0f}", n, *verdict_cells(v), f"{pinned}/{shards}"]
+                   for name, family, seconds, n, v, pinned, shards in summary])
 
 if __name__ == "__main__":
     main()

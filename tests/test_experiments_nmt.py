@@ -140,7 +140,8 @@ def test_fixed_curves_recover_the_power_law_and_floor():
 
 
 def test_floor_claim_counts_only_finite_positive_floors_and_checks_their_order():
-    table = pd.DataFrame({"curve": ["width 16", "width 32", "width 64"], "gamma": [0.02, 0.03, 0.01],
+    table = pd.DataFrame({"curve": ["width 16", "width 32", "width 64"], "width": [16, 32, 64],
+                          "gamma": [0.02, 0.03, 0.01],
                           "gamma_low": [0.01, 0.02, 0.0], "gamma_high": [0.03, 0.04, np.inf]})
     claim = nmt.floor_claim(table)
     assert "2 of 3 widths" in claim and "width 64" not in claim and "not ordered" in claim
@@ -288,6 +289,7 @@ def test_fixed_curves_get_verdicts_in_their_table_and_baselines_in_their_chart()
     assert {label: v.kind for label, v in judged.items()} == {"width 16": "starved", "width 32": "starved"}
     table = nmt.fixed_fit_table(fixed, fits, judged)
     assert table["verdict"].str.startswith("starved").all() and (table["capped_share"] == 1).all()
+    assert table["width"].tolist() == list(config["fixed_widths"])
     fitted = sum(u >= nmt.FIT_FROM_UNITS for u in shard_sizes(**config["shard_sizes"]))
     assert table["points"].tolist() == [fitted] * 2  # the floor fit keeps every shard past the small-data region
     spec = nmt.fixed_curves_chart(fixed, fits, baselines=shard_baselines(config, 0.95)).to_dict()

@@ -18,14 +18,14 @@ from scaling_core.profiles import ChapterConfig
 
 
 def fixed_curves(trials: pd.DataFrame, config: ChapterConfig, metric: str = METRIC) -> pd.DataFrame:
-    """The learning curve of every fixed width, with a ``curve`` label per width."""
+    """The learning curve of every fixed width, with its ``width`` and a ``curve`` label per width."""
     frames = []
     for width in config["fixed_widths"]:
         rows = trials[trials["sweep"] == fixed_name(config.profile, config.seed, width)]
         curve = curves.fixed_size_curve(rows, metric, FAMILY, width)
         curve["in_fit"] = curve["shard_units"] >= FIT_FROM_UNITS
         curve["region"] = np.where(curve["in_fit"], curves.FITTED, curves.SMALL_DATA)
-        frames.append(curve.assign(curve=f"width {width}"))
+        frames.append(curve.assign(curve=f"width {width}", width=int(width)))
     return pd.concat(frames, ignore_index=True)
 
 
@@ -54,13 +54,15 @@ def fixed_verdicts(fixed: pd.DataFrame, baselines: pd.DataFrame | None = None,
 
 
 def fixed_fit_table(fixed: pd.DataFrame, fits: dict, judged: dict | None = None) -> pd.DataFrame:
-    """One row per fixed width: exponent, floor :math:`\\gamma` (with intervals), fit error (and verdict)."""
+    """One row per fixed width: ``width``, exponent, floor :math:`\\gamma` (with intervals), fit error, verdict."""
     rows = []
     for label, fit in fits.items():
         verdict = None if judged is None else judged[label]
-        row = curves.fit_row(label, fit, fixed[fixed["curve"] == label], UNIT, verdict)
+        curve = fixed[fixed["curve"] == label]
+        row = curves.fit_row(label, fit, curve, UNIT, verdict)
         low, high = fit.gamma_ci_
-        rows.append({**row, "gamma": fit.gamma_, "gamma_low": low, "gamma_high": high})
+        rows.append({**row, "width": int(curve["width"].iloc[0]), "gamma": fit.gamma_, "gamma_low": low,
+                     "gamma_high": high})
     return pd.DataFrame(rows)
 
 
@@ -73,7 +75,7 @@ def floor_claim(table: pd.DataFrame) -> str:
 
     A floor :math:`\gamma` is measured where its curve learned (its verdict is not *no
     learning*) and its bootstrap interval is finite and above :data:`MIN_FLOOR`; the measured
-    floors are *ordered by model size* when a wider model's floor is lower.
+    floors are *ordered by model size* when a wider model's floor is lower (``width`` per row).
     """
     learned = ~table["verdict"].str.startswith("no learning") if "verdict" in table else True
     finite = table[learned & np.isfinite(table["gamma_high"]) & (table["gamma_low"] >= MIN_FLOOR)]
@@ -85,8 +87,7 @@ def floor_claim(table: pd.DataFrame) -> str:
     text = f"The floor is measured for {len(finite)} of {len(table)} widths ({listed})."
     if len(finite) < 2:
         return text
-    widths = finite["curve"].str.extract(r"(\d+)")[0].astype(int).to_numpy()
-    gammas = finite["gamma"].to_numpy()[np.argsort(widths)]
+    gammas = finite.sort_values("width")["gamma"].to_numpy()
     ordered = bool(np.all(np.diff(gammas) < 0))
     return text + (" The wider the model, the lower its floor, as in the paper." if ordered else
                    " The floors are not ordered by width, unlike the paper's.")
