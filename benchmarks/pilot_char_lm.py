@@ -28,10 +28,10 @@ LAPTOP = char_lm.SCALES["laptop"]
 CONVERGE = dict(max_epochs=400, max_steps=100_000, patience=3, min_eval_steps=20, grad_clip=1.0)
 
 
-def variant(family: str, grid, shards=(16_000, 1_024_000), sgd_lr=(1.0, 1.0), **changes) -> dict:
+def variant(family: str, grid, shards=(16_000, 1_024_000), sgd_lr=(1.0, 1.0), growth=(0.0, 0.25), **changes) -> dict:
     settings = copy.deepcopy(LAPTOP)
     settings.update(lm_scale(shards, {family: list(grid)}, lr_range=(2e-3, 1e-2), batch_sizes=(32,), samples=1,
-                             trainer=CONVERGE, val_units=20_000, max_size=512, growth=(0.0, 0.25)))
+                             trainer=CONVERGE, val_units=20_000, max_size=512, growth=growth))
     settings.update(sgd_lr_range=sgd_lr, family=family, **changes)
     return settings
 
@@ -40,6 +40,9 @@ VARIANTS = {
     "current": copy.deepcopy(LAPTOP),
     "lstm1": variant("lstm1", (64, 128)),
     "rhn2": variant("rhn2", (64, 128)),
+    # the laptop profile with a third growth step, so that a winner can lie inside the widths tried (beta_p);
+    # seeded with the laptop store's trials, it trains only the new candidates
+    "lstm1-grow3": variant("lstm1", (64, 128), shards=(16_000, 512_000), growth=(0.0, 0.25, 0.5)),
 }
 
 
