@@ -280,7 +280,7 @@ def test_word_prose_names_the_families_a_profile_leaves_out_and_compares_only_pa
     assert shared.empty and word_lm.shared_summary(shared, judged).startswith("With one family trained")
     exponents = word_lm.exponent_table(winners, fits, judged)
     sentence = word_lm.slopes(exponents, list(fits))
-    assert sentence.startswith("The slope of the fitted line is $\\beta_g =$ -0.070 for the 2-layer LSTM")
+    assert sentence.startswith("The fitted slope is -0.070 for the 2-layer LSTM")
     assert word_lm.size_exponents(exponents, list(fits)).startswith("0.50 (2-layer LSTM; 95 % interval")
     assert word_lm.verdict_list(judged).startswith("2-layer LSTM: power law measured over 1.2 decades")
     assert word_lm.claims(judged).startswith("The 2-layer LSTM curve")

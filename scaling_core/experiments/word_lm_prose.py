@@ -43,7 +43,7 @@ def baseline_note(winners: dict) -> str:
     """Where each trained family's winners first lie clearly below the better of the shard's unigram and bigram.
 
     ``winners``: judged winners (``below_baseline`` per shard, from the verdicts). Below that
-    shard the models predict $V$ no better than counting word pairs (the small-data region),
+    shard the models predict V no better than counting word pairs (the small-data region),
     so the power-law region can span at most the decades from there to the largest shard.
     """
     sentences = []
@@ -59,7 +59,7 @@ def baseline_note(winners: dict) -> str:
         decades = math.log10(largest / below.min())
         sentences.append(f"The {name} lies clearly (5 %) below the better of the shard's unigram and bigram from "
                          f"{below.min():,.0f} words on ({len(below)} of {len(best)} shards); below that a bigram "
-                         f"counted on the same shard predicts $V$ about as well, so this run's power-law region can "
+                         f"counted on the same shard predicts V about as well, so this run's power-law region can "
                          f"span at most {decades:.1f} decades.")
     return " ".join(sentences)
 
@@ -87,8 +87,8 @@ def slopes(exponents: pd.DataFrame, families) -> str:
     parts = [f"{row.beta_g:.3f} for the {FAMILY_NAMES[f]} ({'95 % bootstrap interval ' if i == 0 else ''}"
              f"{row.beta_g_low:.3f} to {row.beta_g_high:.3f})"
              for i, (f, row) in enumerate(zip(families, exponents.itertuples()))]
-    subject = "The slopes of the fitted lines are" if len(parts) > 1 else "The slope of the fitted line is"
-    return f"{subject} $\\beta_g =$ {_join(parts)}; a slope measures an exponent only where the verdict is *measured*."
+    subject = "The fitted slopes are" if len(parts) > 1 else "The fitted slope is"
+    return f"{subject} {_join(parts)}; a slope measures an exponent only where the verdict is measured."
 
 
 def size_exponents(exponents: pd.DataFrame, families) -> str:
