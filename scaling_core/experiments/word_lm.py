@@ -28,8 +28,8 @@ from scaling_core.data.lm_corpora import WORD_DATASETS
 from scaling_core.experiments import compare, curves, lm_scales, verdicts
 from scaling_core.experiments.lm_scales import lm_scale
 from scaling_core.experiments.word_lm_prose import (  # noqa: F401  (re-exported: the chapter's sentences)
-    FAMILIES, FAMILY_NAMES, baseline_note, claims, retune_verdict, shared_exponent_note, shared_summary, size_claims,
-    size_exponents, slopes, untrained_note, verdict_list,
+    FAMILIES, FAMILY_NAMES, METRIC, baseline_note, claims, retune_verdict, shared_exponent_note, shared_summary,
+    size_claims, size_exponents, slopes, untrained_note, verdict_list,
 )
 from scaling_core.paths import store_path
 from scaling_core.profiles import ChapterConfig
@@ -44,8 +44,6 @@ CHAPTER = "word_lm"
 TASK_FACTORY = "scaling_core.tasks.language:make_word_lm_task"
 DATASETS = WORD_DATASETS
 """Datasets the chapter accepts; the first (the KJV, embedded) is the default."""
-METRIC = "val_loss"
-"""Validation cross-entropy per word in nats: what the search minimises and the curves show."""
 UNIT = "words"
 
 
