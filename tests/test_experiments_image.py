@@ -60,9 +60,13 @@ def test_every_profile_builds_a_nesterov_sweep_of_class_balanced_shards(profile,
     for search in spec.searches:
         assert search.optimizer == "nesterov" and not search.integer_sizes
         assert 0.005 <= search.lr_range[0] < search.lr_range[1] <= 0.5  # SGD-momentum rates, not Adam's
-        assert (search.min_size, search.max_size) == WIDTH_FACTOR_RANGE
-        for width in search.grid:
+        assert search.min_size == WIDTH_FACTOR_RANGE[0] and search.max_size <= WIDTH_FACTOR_RANGE[1]
+        for width in (*search.grid, search.max_size):
             ResNetConfig(width_factor=width)  # inside the allowed range
+    if dataset == "mnist1d":  # the harder generator settings, in the keys; stopping on top-1 error, left out
+        assert spec.task.kwargs["variant"] == "hard" and "stop_on" not in spec.task.kwargs
+    else:  # real images keep the task's defaults, which the keys leave out
+        assert not {"variant", "stop_on"} & set(spec.task.kwargs)
 
 
 def test_profiles_grow_and_a_bad_dataset_is_rejected():
@@ -254,3 +258,20 @@ def test_table1_comparison_says_why_table1_differs_from_the_chapter():
     sentence = experiment.table1_comparison([row(-1.895)])
     assert "-1.90" in sentence and f"{ours.power_law.beta_:.3g}"[:4] in sentence and "because the chapter" in sentence
     assert experiment.table1_comparison([]).startswith("Table 1 has no fitted image rows")
+
+
+def test_each_metric_is_read_at_its_own_best_evaluation_where_the_profile_asks():
+    history = [{"step": 10, "val_top1_error": 0.5, "val_top5_error": 0.2, "val_xent": 1.4},
+               {"step": 20, "val_top1_error": 0.4, "val_top5_error": 0.15, "val_xent": 1.6},  # best top-1
+               {"step": 30, "val_top1_error": 0.45, "val_top5_error": 0.1, "val_xent": 1.9}]
+    trials = pd.DataFrame({"key": ["a", "b"], "status": ["done", "failed"], "history": [history, []],
+                           "val_top1_error": [0.4, np.nan], "val_top5_error": [0.15, np.nan],
+                           "val_xent": [1.6, np.nan]})  # as stored: every metric at the best top-1 evaluation
+    best = experiment.each_metric_at_its_best(trials)
+    assert best.loc[0, ["val_top1_error", "val_top5_error", "val_xent"]].tolist() == [0.4, 0.1, 1.4]
+    assert best.loc[1, ["val_top1_error", "val_xent"]].isna().all()  # a failed trial keeps what it stored
+    laptop, cifar = _config("laptop"), _config("laptop", "cifar10")
+    assert experiment.settings(laptop)["each_metric_best"] and not experiment.settings(cifar)["each_metric_best"]
+    read = experiment.read_metrics(trials, laptop)
+    assert "history" not in read and read.loc[0, "val_xent"] == 1.4
+    assert experiment.read_metrics(trials, cifar).loc[0, "val_xent"] == 1.6  # as stored

@@ -239,6 +239,9 @@ def test_word_curves_at_their_bigram_claim_no_power_law_no_model_size_and_no_agr
     retuned = pd.DataFrame({"val_loss": [5.0, 4.0]})  # more tuning gains 20 %
     assert "exponent" not in word_lm.retune_verdict(retuned, fits["lstm2"][0], judged["lstm2"])
     assert "the fitted exponent is flatter" in word_lm.retune_verdict(retuned, fits["lstm2"][0])
+    worse = pd.DataFrame({"val_loss": [3.53, 3.57]})  # more tuning finds nothing better
+    assert word_lm.retune_verdict(worse, fits["lstm2"][0]).startswith(
+        "More tuning found no better model: its best scores 3.570 against the search winner's 3.530")
 
 
 def test_starved_char_curves_claim_no_power_law_no_shift_and_no_agreement():

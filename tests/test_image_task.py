@@ -12,6 +12,7 @@ from scaling_core.profiles import ParameterError
 from scaling_core.sweep.task import Task, TaskSpec
 from scaling_core.sweep.trainer import evaluate, make_optimizer
 from scaling_core.tasks.images import (
+    METRICS,
     class_balanced_order,
     images_per_class_steps,
     make_image_task,
@@ -98,6 +99,8 @@ def test_bad_family_and_dataset_are_rejected(mnist1d_task, monkeypatch):
         make_image_task("imagenet")
     with pytest.raises(ParameterError, match="data_dir"):
         make_image_task("folder", data_dir=None)
+    with pytest.raises(ParameterError, match="variant"):  # generator settings exist for MNIST-1D only
+        make_image_task("cifar10", variant="hard")
 
 
 def _image_folder(root, n_per_class, seed):
@@ -148,3 +151,22 @@ def test_pool_and_val_sizes_are_validated(tmp_path):
         make_image_task("folder", data_dir=tmp_path, val_size=7)
     with pytest.raises(ParameterError, match="pool_size"):
         make_image_task("folder", data_dir=tmp_path, val_size=6, pool_size=0)
+
+
+@pytest.mark.parametrize("stop_on", ["val_top1_error", "val_xent"])
+def test_early_stopping_keeps_the_evaluation_best_on_the_chosen_metric(stop_on):
+    from scaling_core.sweep.trainer import TrainerSettings, train_trial
+    from scaling_core.sweep.trial import Trial
+
+    task = make_image_task("mnist1d", seed=0, pool_size=400, val_size=200, stop_on=stop_on)
+    assert task.metrics[0] == stop_on and sorted(task.metrics) == sorted(METRICS)
+    torch.manual_seed(0)
+    trial = Trial(family="resnet-d1", size=0.25, lr=0.2, batch_size=32, optimizer="nesterov",
+                  settings=TrainerSettings(max_epochs=40, patience=40, min_eval_steps=5))
+    result = train_trial(task, task.build_model("resnet-d1", 0.25), np.arange(400), trial)
+    history = [row[stop_on] for row in result.history]
+    assert len(history) > 5 and result.metrics[stop_on] == min(history)
+    at_best = result.history[[row["step"] for row in result.history].index(result.best_step)]
+    assert all(result.metrics[metric] == at_best[metric] for metric in METRICS)  # all at the stopping metric's best
+    with pytest.raises(ParameterError, match="stop_on"):
+        make_image_task("mnist1d", pool_size=400, val_size=200, stop_on="val_loss")

@@ -58,9 +58,9 @@ def test_size_grows_with_depth_and_width():
         assert list(column) == sorted(column) and len(set(column)) == 3
 
 
-@pytest.mark.parametrize("width", [0.05, 1.6, 0.0])
+@pytest.mark.parametrize("width", [0.05, 4.1, 0.0])
 def test_width_factor_outside_range_is_rejected(width):
-    with pytest.raises(ParameterError, match=r"width_factor.*\[0\.0625, 1\.5\]"):
+    with pytest.raises(ParameterError, match=r"width_factor.*\[0\.0625, 4\.0\]"):
         ResNetConfig(width_factor=width)
 
 

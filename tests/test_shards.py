@@ -8,6 +8,8 @@ import numpy as np
 import pytest
 
 from scaling_core.data.mnist1d import mnist1d_pool
+from scaling_core.data.mnist1d_variants import variant_pool
+from scaling_core.validation import ParameterError
 from scaling_core.data.shards import nested_shards, shard_sizes
 from scaling_core.sweep.task import example_order
 from scaling_core.tasks.mnist1d import MNIST1DTask
@@ -105,6 +107,25 @@ def test_mnist1d_pool_is_one_standardised_set_split_in_two():
 def test_mnist1d_pool_rejects_bad_sizes():
     with pytest.raises(ValueError, match="n_val"):
         mnist1d_pool(10, 0)
+
+
+def nearest_mean_error(x, y, x_val, y_val) -> float:
+    """Validation error of the nearest class mean (a fixed, untuned classifier)."""
+    means = np.stack([x[y == k].mean(0) for k in range(10)])
+    return float((((x_val[:, None, :] - means[None]) ** 2).sum(-1).argmin(1) != y_val).mean())
+
+
+def test_hard_mnist1d_variant_is_a_different_harder_standardised_pool():
+    default, hard = (variant_pool(2000, 1000, seed=0, variant=v) for v in ("default", "hard"))
+    assert all(np.array_equal(a, b) for a, b in zip(default, mnist1d_pool(2000, 1000, seed=0)))
+    assert all(np.array_equal(a, b) for a, b in zip(hard, variant_pool(2000, 1000, seed=0, variant="hard")))
+    assert not np.array_equal(default[0], hard[0])
+    assert abs(hard[0].mean()) < 0.02 and abs(hard[0].std() - 1) < 0.02
+    assert nearest_mean_error(*hard) > nearest_mean_error(*default) + 0.05  # measured: 0.816 against 0.715
+    with pytest.raises(ParameterError, match="variant"):
+        variant_pool(10, 10, variant="easy")
+    with pytest.raises(ValueError, match="n_val"):
+        variant_pool(10, 0, variant="hard")
 
 
 def test_mnist1d_order_balances_classes():

@@ -27,8 +27,8 @@ import pandas as pd
 from scaling_core import charts
 from scaling_core.experiments import curves, verdicts
 from scaling_core.experiments.image_scales import (  # noqa: F401  (re-exported: names and settings)
-    CHAPTER, DATASETS, METRIC_NAMES, METRICS, MIN_ERRORS, NUM_CLASSES, PAPER_BETA_G, PAPER_BETA_P, SCALES,
-    SMALL_DATA, TABLE1_ROWS, TASK_FACTORY, UNRESOLVED, WIDTH_GROWTH, best_guess)
+    CHAPTER, DATASETS, EVALUATIONS_TO_BEST, METRIC_NAMES, METRICS, MIN_ERRORS, NUM_CLASSES, PAPER_BETA_G, PAPER_BETA_P, SCALES,
+    SMALL_DATA, TABLE1_ROWS, TASK_FACTORY, UNRESOLVED, WIDTH_GROWTH, best_guess, describe_data, describe_search)
 from scaling_core.experiments.image_tables import (  # noqa: F401  (re-exported: the exponent tables)
     agreement_sentence, agrees, exponent_table, table1)
 from scaling_core.fit import PowerLawFit, ThreeRegionFit
@@ -63,6 +63,9 @@ def sweep_specs(config: ChapterConfig) -> list[SweepSpec]:
                   val_size=scale["val_size"])
     if config.dataset != "mnist1d":
         kwargs["data_dir"] = str(config.data_dir) if config.data_dir else None
+    for option, default in (("variant", "default"), ("stop_on", METRICS[0])):  # in the keys only when changed
+        if scale.get(option, default) != default:
+            kwargs[option] = scale[option]
     return [SweepSpec.from_dict({
         "name": sweep_name(config.profile, config.seed), "seed": config.seed,
         "task": {"factory": TASK_FACTORY, "kwargs": kwargs},
@@ -77,11 +80,44 @@ def store(config: ChapterConfig) -> Path:
 
 
 def run(config: ChapterConfig, progress: bool = False) -> pd.DataFrame:
-    """Run (resume, or only read) the chapter's sweep; one row per trial."""
-    path = store(config)
-    frames = [curves.run(spec, path, config.device, settings(config)["workers"], progress=progress)
+    """Run (resume, or only read) the chapter's sweep; one row per trial.
+
+    Where the profile sets ``each_metric_best``, every metric is read at its own best
+    evaluation (:func:`each_metric_at_its_best`).
+    """
+    path, scale = store(config), settings(config)
+    each = bool(scale.get("each_metric_best"))
+    frames = [curves.run(spec, path, config.device, scale["workers"], history=each, progress=progress)
               for spec in sweep_specs(config)]
-    return pd.concat(frames, ignore_index=True)
+    return read_metrics(pd.concat(frames, ignore_index=True), config)
+
+
+def read_metrics(trials: pd.DataFrame, config: ChapterConfig) -> pd.DataFrame:
+    """The trials' metrics as the chapter reads them (Table 1 reads them the same way).
+
+    With the profile's ``each_metric_best`` every metric comes from its own best evaluation
+    (the trials need their ``history``); otherwise as stored. The ``history`` column is dropped.
+    """
+    if settings(config).get("each_metric_best"):
+        trials = each_metric_at_its_best(trials)
+    return trials.drop(columns="history", errors="ignore")
+
+
+def each_metric_at_its_best(trials: pd.DataFrame, metrics=METRICS) -> pd.DataFrame:
+    r"""Each finished trial's ``metrics`` at their own best evaluation on V, from its ``history``.
+
+    A trial stops when its search metric (top-1 error) stops improving, and the store records
+    every metric at that metric's best evaluation. Here each metric :math:`q` is read instead as
+    :math:`\min_e q_e` over the trial's evaluations :math:`e`: early stopping on V for every
+    metric at once, so a model that grew overconfident after its best cross-entropy keeps it.
+    Trials without a history (failed ones) keep their stored values.
+    """
+    trials = trials.copy()
+    for metric in metrics:
+        best = [min((row[metric] for row in history if metric in row), default=np.nan) if status == "done"
+                else np.nan for history, status in zip(trials["history"], trials["status"])]
+        trials[metric] = pd.Series(best, index=trials.index).fillna(trials[metric])
+    return trials
 
 
 # ----------------------------------------------------------------------------- models and shards
@@ -193,6 +229,21 @@ def learning_curves(trials: pd.DataFrame, config: ChapterConfig, baselines: pd.D
     scale = settings(config)
     return {metric: metric_curve(trials, metric, scale["val_size"], scale["bootstrap"],
                                  scale["region_bootstrap"], config.seed, baselines=baselines) for metric in METRICS}
+
+
+def tail_note(curve: MetricCurve, points: int = 3) -> str:
+    r"""Plain text: ``curve``'s winners on its ``points`` largest shards, their local log-log slopes and its verdict.
+
+    The local slope between shards :math:`m_1 < m_2` is
+    :math:`\log(\epsilon_2/\epsilon_1) / \log(m_2/m_1)`.
+    """
+    tail = curve.best.sort_values("shard_units").tail(points)
+    units, values = tail["shard_units"].to_numpy(float), tail[curve.metric].to_numpy(float)
+    slopes = np.log(values[1:] / values[:-1]) / np.log(units[1:] / units[:-1])
+    per_class = ", ".join(f"{u / NUM_CLASSES:,.0f}" for u in units)
+    return (f"On the {points} largest shards ({per_class} images per class) the winners' "
+            f"{METRIC_NAMES[curve.metric]} is {', '.join(f'{v:.3g}' for v in values)}: local slopes "
+            f"{', '.join(f'{b:.2f}' for b in slopes)}. Verdict: {curve.verdict.text}.")
 
 
 def table1_comparison(table1_curves, tolerance: float = 5e-4) -> str:

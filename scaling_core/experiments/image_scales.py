@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 
 from scaling_core.experiments import curves
-from scaling_core.models.resnet import WIDTH_FACTOR_RANGE
+from scaling_core.models.resnet import PAPER_MAX_WIDTH, WIDTH_FACTOR_RANGE
 
 CHAPTER = "image"
 DATASETS = ("mnist1d", "cifar10")
@@ -32,43 +32,65 @@ WIDTH_GROWTH = (0.25, 0.5)
 the model as ``m^0.5`` (sublinear) and ``m^1`` (linear) in parameters."""
 
 
-def _search(family: str, grid, lr_range, batch_sizes, samples: int) -> dict:
+def _search(family: str, grid, lr_range, batch_sizes, samples: int, growth=WIDTH_GROWTH,
+            max_width: float = PAPER_MAX_WIDTH) -> dict:
     """One width search for a depth, with Nesterov momentum 0.9 and no weight decay."""
-    low, high = WIDTH_FACTOR_RANGE
-    return dict(family=family, grid=list(grid), growth=list(WIDTH_GROWTH), samples=samples, lr_range=list(lr_range),
-                batch_sizes=list(batch_sizes), min_size=low, max_size=high, integer_sizes=False,
-                optimizer="nesterov")
+    return dict(family=family, grid=list(grid), growth=list(growth), samples=samples, lr_range=list(lr_range),
+                batch_sizes=list(batch_sizes), min_size=WIDTH_FACTOR_RANGE[0], max_size=max_width,
+                integer_sizes=False, optimizer="nesterov")
 
 
 def _scale(pool_size, val_size, images_per_class, families, lr_range, batch_sizes, samples, trainer,
-           bootstrap, workers) -> dict:
+           bootstrap, workers, variant="default", stop_on="val_top1_error", each_metric_best=False,
+           **search_options) -> dict:
+    """A profile's settings for one dataset.
+
+    ``variant`` (MNIST-1D's generator settings), ``stop_on`` (the metric early stopping
+    watches) and ``each_metric_best`` (every metric at its own best evaluation) go to the
+    task; ``search_options`` (``growth``, ``max_width``) to every search.
+    """
     return dict(pool_size=pool_size, val_size=val_size, images_per_class=images_per_class,
                 families=families, trainer=trainer, bootstrap=bootstrap, region_bootstrap=bootstrap // 5,
-                workers=workers,
-                searches=[_search(f, grid, lr_range, batch_sizes, samples) for f, grid in families.items()])
+                workers=workers, variant=variant, stop_on=stop_on, each_metric_best=each_metric_best,
+                searches=[_search(f, grid, lr_range, batch_sizes, samples, **search_options)
+                          for f, grid in families.items()])
+
+
+EVALUATIONS_TO_BEST = 9
+"""Median evaluations before the best one over the 61 trials of the converged MNIST-1D laptop
+store (every one stopped early; 15 evaluations in all, median), for the cost model
+(:func:`scaling_core.cost.evaluations_to_best`)."""
+
+CONVERGE = dict(max_epochs=100_000, max_steps=100_000, patience=5, min_eval_steps=20)
+"""Trainer settings whose caps no converging trial reaches: every trial stops on V."""
+HARD_MNIST1D = dict(variant="hard", each_metric_best=True, growth=(0.0, 0.25, 0.5))
+"""The embedded image data and search: MNIST-1D's harder generator settings, every metric at its
+own best evaluation (early stopping watches top-1 error), and a width that may also stay put from
+one shard to the next (sized by ``benchmarks/pilot_image.py``; numbers in the chapter's
+reproduction notes)."""
 
 
 SCALES = {
     "smoke": {  # well under a minute on one CPU core
         "mnist1d": _scale(320, 500, (1, 32), {"resnet-d1": [0.0625, 0.125, 0.25]}, (0.01, 0.3), (32,), 1,
-                          dict(max_epochs=15, max_steps=80, patience=2), bootstrap=100, workers=1),
+                          dict(max_epochs=15, max_steps=80, patience=2), bootstrap=100, workers=1, **HARD_MNIST1D),
         "cifar10": _scale(160, 500, (1, 16), {"resnet-d1": [0.0625, 0.125]}, (0.01, 0.2), (32,), 1,
                           dict(max_epochs=10, max_steps=60, patience=2), bootstrap=100, workers=1),
     },
     "laptop": {  # minutes on two CPU cores
-        "mnist1d": _scale(10_240, 4000, (1, 1024),
+        "mnist1d": _scale(10_240, 4000, (2, 1024),
                           {"resnet-d1": [0.0625, 0.125, 0.25, 0.5], "resnet-d2": [0.0625, 0.125, 0.25]},
-                          (0.01, 0.3), (32, 64), 2, dict(max_epochs=50, max_steps=2000, patience=5),
-                          bootstrap=1000, workers=2),
+                          (0.01, 0.3), (32, 64), 1, CONVERGE, bootstrap=1000, workers=2, max_width=3.0,
+                          **HARD_MNIST1D),
         "cifar10": _scale(2560, 2000, (1, 256), {"resnet-d1": [0.0625, 0.125, 0.25]}, (0.01, 0.2), (32, 64), 1,
                           dict(max_epochs=30, max_steps=1000, patience=4), bootstrap=1000, workers=2),
     },
     "paper": {  # one GPU, data held on the device; minutes of an H200 by `scaling-core cost image -p profile paper`
-        "mnist1d": _scale(40_960, 10_000, (1, 4096),
+        "mnist1d": _scale(40_960, 10_000, (2, 4096),
                           {"resnet-d1": [0.0625, 0.125, 0.25, 0.5], "resnet-d2": [0.0625, 0.125, 0.25, 0.5],
                            "resnet-d3": [0.0625, 0.125, 0.25, 0.5]},
-                          (0.01, 0.3), (64, 128), 3, dict(max_epochs=100, max_steps=20_000, patience=8),
-                          bootstrap=2000, workers=4),
+                          (0.01, 0.3), (64, 128), 2, CONVERGE, bootstrap=2000, workers=4, max_width=4.0,
+                          **HARD_MNIST1D),
         "cifar10": _scale(None, 10_000, (1, 5000),
                           {"resnet-d1": [0.0625, 0.125, 0.25, 0.5], "resnet-d3": [0.0625, 0.125, 0.25, 0.5]},
                           (0.01, 0.3), (128, 256), 3, dict(max_epochs=100, max_steps=20_000, patience=8),
@@ -108,3 +130,35 @@ TABLE1_ROWS = [
 """The chapter's Table 1 rows. ``fit_from_units`` is None because the power law starts where
 ``ThreeRegionFit(best_guess=row["best_guess"])`` puts the end of the small-data region
 (see :func:`scaling_core.experiments.image.metric_curve`), not at a fixed size."""
+
+
+def describe_data(scale: dict) -> str:
+    """One sentence on how MNIST-1D is generated at a profile (its ``variant`` beside the published settings; plain text)."""
+    from scaling_core.data.mnist1d_variants import VARIANTS, published_settings
+
+    changed = VARIANTS[scale.get("variant", "default")]
+    if not changed:
+        return "The signals come from MNIST-1D's published generator settings."
+    names = {"shear_scale": "shear", "scale_coeff": "scaling", "corr_noise_scale": "correlated noise",
+             "iid_noise_scale": "independent noise"}
+    published = published_settings()
+    pairs = [f"{names.get(k, k)} {v:g} (published: {published[k]:g})" for k, v in changed.items()]
+    return ("The signals are generated with harder settings than MNIST-1D's published ones: "
+            + ", ".join(pairs[:-1]) + " and " + pairs[-1] + ".")
+
+
+def describe_search(scale: dict) -> str:
+    """Two sentences on the width growth and the stopping rule of a profile's searches (plain text, for glue)."""
+    search = scale["searches"][0]
+    steps = [f"{g:g}" for g in search["growth"]]
+    growth = ", ".join(steps[:-1]) + " or " + steps[-1] if len(steps) > 1 else steps[0]
+    params = [f"{2 * g:g}" for g in search["growth"] if g > 0]
+    watched = METRIC_NAMES[scale.get("stop_on", METRICS[0])]
+    stay = "stay put or " if 0 in search["growth"] else ""
+    each = (" Every metric is then read at its own best evaluation on V (early stopping for each metric),"
+            " so a model that grows overconfident after its best top-1 error keeps its best cross-entropy."
+            if scale.get("each_metric_best") else " All three metrics are read at that best evaluation.")
+    return (f"On each larger shard (twice the one before) the previous winner's width is grown by 2 to the "
+            f"power g, with g = {growth}, so that its parameters {stay}grow as m to the power "
+            f"{' or '.join(params)}, up to a width factor of {search['max_size']:g}. "
+            f"Early stopping watches the {watched} of V.{each}")

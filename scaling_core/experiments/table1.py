@@ -134,7 +134,7 @@ def chapter_rows(chapter: str, profile: str = "smoke") -> tuple[list[dict], str]
 def read_store(path: Path) -> tuple[pd.DataFrame, dict[str, list[str]], set[str]]:
     """Every trial in the store at ``path``, each sweep's keys (as recorded, once complete) and the complete ones."""
     with Store(path) as store:
-        frame = store.to_frame()
+        frame = store.to_frame(history=True)  # for chapters that read metrics from the evaluations
         complete = {name: store.completed_record(name)["keys"] for name in store.completed_sweeps()}
         keys = {**store.members(), **complete}
     return frame, keys, set(complete)
@@ -157,6 +157,8 @@ def find_sweep(chapter: str, profile: str, row: dict, cache: dict, seed: int = 0
     spec = next((s for s in chapter_module(chapter).sweep_specs(config) if s.name == row["sweep"]), None)
     if spec is not None:
         trials = infer_stop_reasons(trials, spec.trainer)
+    reader = getattr(chapter_module(chapter), "read_metrics", None)  # the chapter's own reading, if any
+    trials = reader(trials, config) if reader else trials.drop(columns="history", errors="ignore")
     complete_sweep = row["sweep"] in complete
     baselines = shard_baselines(spec, path) if spec is not None and complete_sweep else None
     return Curve(chapter, row, path, trials, frame, complete_sweep, profile, baselines=baselines), ""

@@ -127,8 +127,11 @@ def retune_verdict(retuned: pd.DataFrame, fit, verdict: verdicts.Verdict | None 
     by their training budget. Only a curve whose ``verdict`` measured a power law has an
     exponent the budget can flatten.
     """
-    search, tuned = retuned[METRIC].iloc[0], retuned[METRIC].min()
+    search, tuned = retuned[METRIC].iloc[0], retuned[METRIC].iloc[1:].min()
     gain, scatter = 100 * (1 - tuned / search), 100 * fit.rel_rmse_
+    if gain <= 0:
+        return (f"More tuning found no better model: its best scores {tuned:.3f} against the search winner's "
+                f"{search:.3f}, so this shard's winner was tuned well enough.")
     if gain > 3 * scatter:
         exponent = ("the fitted exponent is flatter than the data alone would give"
                     if verdict is None or verdict.measured else

@@ -21,8 +21,10 @@ from torch import nn
 
 from scaling_core.validation import ParameterError, check_choice
 
-WIDTH_FACTOR_RANGE = (0.0625, 1.5)
-"""Allowed width factors (inclusive), as in the paper's ImageNet width sweep."""
+WIDTH_FACTOR_RANGE = (0.0625, 4.0)
+"""Allowed width factors (inclusive)."""
+PAPER_MAX_WIDTH = 1.5
+"""The widest factor of the paper's ImageNet width sweep (searches stop there unless told otherwise)."""
 
 STAGE_MULTIPLIERS = (1, 2, 4)
 """Channel multiplier of each stage relative to ``base_width``."""

@@ -23,17 +23,19 @@ import torch.nn.functional as F
 
 from scaling_core.baselines import class_prior_metrics
 from scaling_core.data.images import ImageSet, augment, load_cifar10, load_image_folder
-from scaling_core.data.mnist1d import mnist1d_pool
+from scaling_core.data.mnist1d_variants import variant_pool
 from scaling_core.models.resnet import ResNet, ResNetConfig
 from scaling_core.sweep.task import FamilyPattern
 from scaling_core.validation import ParameterError, check_choice, default_data_dir
 
 DATASETS = ("mnist1d", "cifar10", "folder")
+METRICS = ("val_top1_error", "val_top5_error", "val_xent")
+"""The validation metrics, in the order :attr:`ImageTask.metrics` gives them unless ``stop_on`` moves one first."""
 EVAL_BATCH = 1000
 STATS_SAMPLE = 10_000
+"""Input standardisation uses the channel statistics of this many pool images."""
 RESNET_FAMILIES = FamilyPattern(r"resnet-d[1-9]\d*", "'resnet-d<n>' with n >= 1 blocks per stage")
 """The families an image task builds: ResNets by blocks per stage, sized by a width factor."""
-"""Input standardisation uses the channel statistics of this many pool images."""
 
 
 # ----------------------------------------------------------------------------- shards
@@ -101,16 +103,20 @@ class ImageTask:
         Flip and jitter 2-D training batches on the device.
     norm : str
         ``"batch"`` or ``"group"``, the ResNet's normalisation.
+    stop_on : str
+        The metric early stopping watches (first of :attr:`metrics`): one of :data:`METRICS`.
     """
 
     unit = "images"
-    metrics = ("val_top1_error", "val_top5_error", "val_xent")
+    metrics = METRICS
     graph_safe = True  # the step reads nothing back to the host
 
     families = RESNET_FAMILIES
 
     def __init__(self, name: str, train: ImageSet, val: ImageSet, seed: int = 0,
-                 augment_train: bool = True, norm: str = "batch"):
+                 augment_train: bool = True, norm: str = "batch", stop_on: str = METRICS[0]):
+        check_choice("stop_on", stop_on, METRICS)
+        self.metrics = (stop_on, *(m for m in METRICS if m != stop_on))
         order = class_balanced_order(train.labels, seed)
         self.name, self.norm = name, norm
         # trials stack only with GroupNorm: BatchNorm under vmap and bf16 autocast fails on CUDA
@@ -122,7 +128,8 @@ class ImageTask:
         pixels = self.train.images[:STATS_SAMPLE].reshape(-1, self.train.images.shape[-1]).astype(np.float32)
         self.mean, self.std = pixels.mean(axis=0), pixels.std(axis=0) + 1e-8  # per channel, (C,)
         self.fingerprint = _fingerprint(self.train.images, self.train.labels, val.images, val.labels,
-                                        f"augment={self.augment_train} norm={norm}")
+                                        f"augment={self.augment_train} norm={norm}"
+                                        + ("" if stop_on == METRICS[0] else f" stop_on={stop_on}"))
         self._device_data: dict[str, tuple[torch.Tensor, ...]] = {}
 
     @staticmethod
@@ -220,10 +227,10 @@ def _balanced_subset(data: ImageSet, size: int | None, seed: int, name: str) -> 
     return ImageSet(data.images[keep], data.labels[keep], data.class_names)
 
 
-def _load_splits(dataset: str, data_dir, pool_size, val_size, seed, image_size):
+def _load_splits(dataset: str, data_dir, pool_size, val_size, seed, image_size, variant="default"):
     """(train pool, V) for ``dataset``."""
     if dataset == "mnist1d":
-        x_train, y_train, x_val, y_val = mnist1d_pool(pool_size or 4000, val_size, seed)
+        x_train, y_train, x_val, y_val = variant_pool(pool_size or 4000, val_size, seed, variant)
         digits = tuple(str(d) for d in range(10))
         return ImageSet(x_train[:, :, None], y_train, digits), ImageSet(x_val[:, :, None], y_val, digits)
     folder = default_data_dir(data_dir)
@@ -241,7 +248,8 @@ def _load_splits(dataset: str, data_dir, pool_size, val_size, seed, image_size):
 
 def make_image_task(dataset: str = "mnist1d", data_dir=None, seed: int = 0, pool_size: int | None = None,
                     val_size: int = 1000, norm: str = "batch",
-                    augment_train: bool = True, image_size: int | None = None) -> ImageTask:
+                    augment_train: bool = True, image_size: int | None = None,
+                    variant: str = "default", stop_on: str = "val_top1_error") -> ImageTask:
     """Build an :class:`ImageTask`.
 
     Parameters
@@ -260,7 +268,14 @@ def make_image_task(dataset: str = "mnist1d", data_dir=None, seed: int = 0, pool
         Size of V, drawn class-balanced from the held-out split (generated with the pool for MNIST-1D).
     norm, augment_train, image_size
         See :class:`ImageTask` and :func:`~scaling_core.data.images.load_image_folder`.
+    variant : str
+        MNIST-1D's generator settings (:data:`scaling_core.data.mnist1d_variants.VARIANTS`);
+        other datasets take only ``"default"``.
+    stop_on : str
+        The validation metric early stopping watches (see :class:`ImageTask`).
     """
     check_choice("dataset", dataset, DATASETS)
-    train, val = _load_splits(dataset, data_dir, pool_size, val_size, seed, image_size)
-    return ImageTask(f"images-{dataset}", train, val, seed, augment_train, norm)
+    if dataset != "mnist1d":
+        check_choice("variant", variant, ("default",))
+    train, val = _load_splits(dataset, data_dir, pool_size, val_size, seed, image_size, variant)
+    return ImageTask(f"images-{dataset}", train, val, seed, augment_train, norm, stop_on)
