@@ -24,11 +24,11 @@ from scaling_core.experiments.contract import configure
 from scaling_core.sweep.shard_baselines import shard_baselines
 
 LAPTOP = image.SCALES["laptop"]["mnist1d"]
-CONVERGE = dict(max_epochs=100_000, max_steps=100_000, patience=5, min_eval_steps=20)
 
 
-def variant(images_per_class=(1, 1024), families=None, trainer=CONVERGE, samples=2, batch_sizes=(32, 64),
-            lr_range=(0.01, 0.3), growth=image_scales.WIDTH_GROWTH, max_width=1.5, **changes) -> dict:
+def variant(images_per_class=(1, 1024), families=None, trainer=image_scales.CONVERGE, samples=2,
+            batch_sizes=(32, 64), lr_range=(0.01, 0.3), growth=image_scales.WIDTH_GROWTH,
+            max_width=image_scales.PAPER_MAX_WIDTH, **changes) -> dict:
     families = families or {"resnet-d1": [0.0625, 0.125, 0.25, 0.5], "resnet-d2": [0.0625, 0.125, 0.25]}
     pool = 10 * images_per_class[1]
     settings = image_scales._scale(pool, 4000, images_per_class, families, lr_range, batch_sizes, samples,
@@ -38,17 +38,13 @@ def variant(images_per_class=(1, 1024), families=None, trainer=CONVERGE, samples
 
 
 VARIANTS = {
-    "current": copy.deepcopy(LAPTOP),
+    "current": copy.deepcopy(LAPTOP),  # the laptop profile: "hard" to 1,024 per class, widths to 3, one draw
     # harder generator settings (wider shears and scales, more noise), 2-2,048 signals per class; the width may
     # also stay put (growth 0), so a winner can lie inside the widths tried
     "hard": variant((2, 2048), variant="hard", growth=(0.0, 0.25, 0.5)),
     # the same, early stopping on cross-entropy (smoother than top-1 error), widths up to 3 (the first pilot's
     # winners reached 1.5 from 640 signals on), to 1,024 per class
     "hard-xent": variant((2, 1024), variant="hard", growth=(0.0, 0.25, 0.5), max_width=3.0, stop_on="val_xent"),
-    # early stopping on top-1 error again (the search projects from top-1 winners), every metric at its own best
-    # evaluation, one optimizer draw per candidate: the laptop profile
-    "hard-each": variant((2, 1024), variant="hard", growth=(0.0, 0.25, 0.5), max_width=3.0, samples=1,
-                         each_metric_best=True),
 }
 
 

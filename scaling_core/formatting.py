@@ -56,6 +56,12 @@ def _is_number(value) -> bool:
     return isinstance(value, (numbers.Number, np.number)) and not isinstance(value, (bool, np.bool_))
 
 
+def join_words(words, last: str = "and") -> str:
+    """``["a", "b", "c"]`` -> ``"a, b and c"`` (``last`` joins the final pair)."""
+    words = list(words)
+    return words[0] if len(words) == 1 else ", ".join(words[:-1]) + f" {last} " + words[-1]
+
+
 def count(value, missing: str = MISSING) -> str:
     """A count or a size: the nearest integer with thousands separators (``1,024``)."""
     if is_missing(value):

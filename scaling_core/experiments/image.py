@@ -82,12 +82,10 @@ def store(config: ChapterConfig) -> Path:
 def run(config: ChapterConfig, progress: bool = False) -> pd.DataFrame:
     """Run (resume, or only read) the chapter's sweep; one row per trial.
 
-    Where the profile sets ``each_metric_best``, every metric is read at its own best
-    evaluation (:func:`each_metric_at_its_best`).
+    Its metrics are read by :func:`read_metrics` (from the evaluations where the profile says so).
     """
-    path, scale = store(config), settings(config)
-    each = bool(scale.get("each_metric_best"))
-    frames = [curves.run(spec, path, config.device, scale["workers"], history=each, progress=progress)
+    path = store(config)
+    frames = [curves.run(spec, path, config.device, settings(config)["workers"], history=True, progress=progress)
               for spec in sweep_specs(config)]
     return read_metrics(pd.concat(frames, ignore_index=True), config)
 

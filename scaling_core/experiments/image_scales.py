@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 
 from scaling_core.experiments import curves
+from scaling_core.formatting import join_words
 from scaling_core.models.resnet import PAPER_MAX_WIDTH, WIDTH_FACTOR_RANGE
 
 CHAPTER = "image"
@@ -45,9 +46,10 @@ def _scale(pool_size, val_size, images_per_class, families, lr_range, batch_size
            **search_options) -> dict:
     """A profile's settings for one dataset.
 
-    ``variant`` (MNIST-1D's generator settings), ``stop_on`` (the metric early stopping
-    watches) and ``each_metric_best`` (every metric at its own best evaluation) go to the
-    task; ``search_options`` (``growth``, ``max_width``) to every search.
+    ``variant`` (MNIST-1D's generator settings) and ``stop_on`` (the metric early stopping
+    watches) go to the task; ``each_metric_best`` is how the chapter reads the stored metrics
+    (:func:`scaling_core.experiments.image.read_metrics`); ``search_options`` (``growth``,
+    ``max_width``) go to every search.
     """
     return dict(pool_size=pool_size, val_size=val_size, images_per_class=images_per_class,
                 families=families, trainer=trainer, bootstrap=bootstrap, region_bootstrap=bootstrap // 5,
@@ -143,16 +145,14 @@ def describe_data(scale: dict) -> str:
              "iid_noise_scale": "independent noise"}
     published = published_settings()
     pairs = [f"{names.get(k, k)} {v:g} (published: {published[k]:g})" for k, v in changed.items()]
-    return ("The signals are generated with harder settings than MNIST-1D's published ones: "
-            + ", ".join(pairs[:-1]) + " and " + pairs[-1] + ".")
+    return f"The signals are generated with harder settings than MNIST-1D's published ones: {join_words(pairs)}."
 
 
 def describe_search(scale: dict) -> str:
     """Two sentences on the width growth and the stopping rule of a profile's searches (plain text, for glue)."""
     search = scale["searches"][0]
-    steps = [f"{g:g}" for g in search["growth"]]
-    growth = ", ".join(steps[:-1]) + " or " + steps[-1] if len(steps) > 1 else steps[0]
-    params = [f"{2 * g:g}" for g in search["growth"] if g > 0]
+    growth = join_words([f"{g:g}" for g in search["growth"]], "or")
+    params = join_words([f"{2 * g:g}" for g in search["growth"] if g > 0], "or")
     watched = METRIC_NAMES[scale.get("stop_on", METRICS[0])]
     stay = "stay put or " if 0 in search["growth"] else ""
     each = (" Every metric is then read at its own best evaluation on V (early stopping for each metric),"
@@ -160,5 +160,5 @@ def describe_search(scale: dict) -> str:
             if scale.get("each_metric_best") else " All three metrics are read at that best evaluation.")
     return (f"On each larger shard (twice the one before) the previous winner's width is grown by 2 to the "
             f"power g, with g = {growth}, so that its parameters {stay}grow as m to the power "
-            f"{' or '.join(params)}, up to a width factor of {search['max_size']:g}. "
+            f"{params}, up to a width factor of {search['max_size']:g}. "
             f"Early stopping watches the {watched} of V.{each}")

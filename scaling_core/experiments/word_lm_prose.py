@@ -13,6 +13,7 @@ import math
 import pandas as pd
 
 from scaling_core.experiments import lm_scales, verdicts
+from scaling_core.formatting import join_words
 
 FAMILIES = {"lstm2": "LSTM, 2 layers", "lstm4": "LSTM, 4 layers", "rhn5": "RHN, depth 5"}
 """The chapter's model families and their labels in tables and charts."""
@@ -24,19 +25,14 @@ METRIC = "val_loss"
 """Validation cross-entropy per word in nats: what the search minimises and the curves show."""
 
 
-def _join(words: list[str]) -> str:
-    """``["a", "b", "c"]`` -> ``"a, b and c"``."""
-    return words[0] if len(words) == 1 else ", ".join(words[:-1]) + " and " + words[-1]
-
-
 def untrained_note(families) -> str:
     """One sentence naming the chapter's families that ``families`` (a profile's) leaves out, or ``""``."""
     missing = [FAMILY_NAMES[f] for f in FAMILIES if f not in families]
     if not missing:
         return ""
-    trained = _join([FAMILY_NAMES[f] for f in families])
+    trained = join_words([FAMILY_NAMES[f] for f in families])
     verb = "is" if len(missing) == 1 else "are"
-    return (f"The {_join(missing)} {verb} not trained at this profile, whose budget allows the {trained} "
+    return (f"The {join_words(missing)} {verb} not trained at this profile, whose budget allows the {trained} "
             "alone; the paper profile trains all three families on the same shards.")
 
 
@@ -89,12 +85,12 @@ def slopes(exponents: pd.DataFrame, families) -> str:
              f"{row.beta_g_low:.3f} to {row.beta_g_high:.3f})"
              for i, (f, row) in enumerate(zip(families, exponents.itertuples()))]
     subject = "The fitted slopes are" if len(parts) > 1 else "The fitted slope is"
-    return f"{subject} {_join(parts)}; a slope measures an exponent only where the verdict is measured."
+    return f"{subject} {join_words(parts)}; a slope measures an exponent only where the verdict is measured."
 
 
 def size_exponents(exponents: pd.DataFrame, families) -> str:
     """``"0.52 (2-layer LSTM; 95 % interval 0.31 to 0.70)"``, one per family, joined."""
-    return _join([f"{row.beta_p:.2f} ({FAMILY_NAMES[f]}; 95 % interval {row.beta_p_low:.2f} to {row.beta_p_high:.2f})"
+    return join_words([f"{row.beta_p:.2f} ({FAMILY_NAMES[f]}; 95 % interval {row.beta_p_low:.2f} to {row.beta_p_high:.2f})"
                   for f, row in zip(families, exponents.itertuples())])
 
 
