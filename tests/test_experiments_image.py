@@ -270,7 +270,7 @@ def test_each_metric_is_read_at_its_own_best_evaluation_where_the_profile_asks()
     best = experiment.each_metric_at_its_best(trials)
     assert best.loc[0, ["val_top1_error", "val_top5_error", "val_xent"]].tolist() == [0.4, 0.1, 1.4]
     assert best.loc[1, ["val_top1_error", "val_xent"]].isna().all()  # a failed trial keeps what it stored
-    laptop, cifar = _config("laptop"), _config("laptop", "cifar10")
+    laptop, cifar = _config("laptop"), _config("smoke", "cifar10")
     assert experiment.settings(laptop)["each_metric_best"] and not experiment.settings(cifar)["each_metric_best"]
     read = experiment.read_metrics(trials, laptop)
     assert "history" not in read and read.loc[0, "val_xent"] == 1.4

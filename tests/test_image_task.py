@@ -118,7 +118,7 @@ def test_folder_task_batches_are_augmented_channels_last_images(tmp_path):
     task = make_image_task("folder", data_dir=tmp_path, val_size=6)
     assert task.class_names == ("ant", "bee", "cow") and len(task.val.labels) == 6
     x, y = next(task.train_batches(np.arange(12), 12, torch.Generator().manual_seed(0), "cpu"))
-    assert x.shape == (12, 3, 8, 8) and x.is_contiguous(memory_format=torch.channels_last)
+    assert x.shape == (12, 3, 8, 8) and x.is_contiguous()  # channels-last only on CUDA
     plain = task._inputs(task._on("cpu")[0][:12])
     assert not torch.allclose(torch.sort(x.flatten()).values, torch.sort(plain.flatten()).values)
     model = task.build_model("resnet-d1", 0.125)
@@ -170,3 +170,20 @@ def test_early_stopping_keeps_the_evaluation_best_on_the_chosen_metric(stop_on):
     assert all(result.metrics[metric] == at_best[metric] for metric in METRICS)  # all at the stopping metric's best
     with pytest.raises(ParameterError, match="stop_on"):
         make_image_task("mnist1d", pool_size=400, val_size=200, stop_on="val_loss")
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="CUDA machines build channels-last models")
+def test_a_narrow_2d_resnet_trains_on_cpu_in_the_plain_layout(tmp_path):
+    """Channels-last training of a width-0.25 ResNet hung after one step on torch 2.13's CPU wheel."""
+    _image_folder(tmp_path, 4, seed=0)
+    task = make_image_task("folder", data_dir=tmp_path, val_size=6)
+    model = task.build_model("resnet-d1", 0.25)
+    assert all(p.is_contiguous() for p in model.parameters())
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9, nesterov=True)
+    generator = torch.Generator().manual_seed(0)
+    for _ in range(10):
+        for batch in task.train_batches(np.arange(12), 4, generator, "cpu"):
+            optimizer.zero_grad()
+            task.train_loss(model, batch).backward()
+            optimizer.step()
+    assert np.isfinite(task.evaluate(model, "cpu")["val_xent"])

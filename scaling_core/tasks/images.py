@@ -8,8 +8,11 @@ families are ``"resnet-d<n>"`` (``n`` blocks per stage) and a family's size is t
 ResNet width factor. Training minimises cross-entropy (the chapter's searches train
 with Nesterov momentum and no weight decay); 2-D images are flipped and
 brightness/contrast-jittered on the device. On CUDA the model runs channels-last
-under bf16 autocast. The chapter's per-profile settings live in
-:mod:`scaling_core.experiments.image`.
+under bf16 autocast. On CPU, 2-D models and batches stay in the plain (N, C, H, W)
+layout: with torch 2.13's CPU wheel, channels-last training of narrow ResNets (width
+factors 0.0625 and 0.25; 1.0 was fine) hung within a few steps or corrupted memory. A
+machine with CUDA builds its models channels-last even for a CPU run. The chapter's
+per-profile settings live in :mod:`scaling_core.experiments.image`.
 """
 
 from __future__ import annotations
@@ -152,7 +155,7 @@ class ImageTask:
                               num_classes=len(self.class_names), blocks_per_stage=self._depth(family),
                               width_factor=float(size), norm=self.norm)
         model = ResNet(config)
-        return model.to(memory_format=torch.channels_last) if self.dim == 2 else model
+        return model.to(memory_format=torch.channels_last) if self.dim == 2 and torch.cuda.is_available() else model
 
     def _on(self, device: str) -> tuple[torch.Tensor, ...]:
         """Train and V images and labels held on ``device`` (moved once)."""
@@ -168,7 +171,8 @@ class ImageTask:
         x = (images.float() - mean) / std  # (B, *S, C)
         if self.dim == 1:
             return x.transpose(1, 2).contiguous()  # (B, C, L)
-        return x.permute(0, 3, 1, 2).contiguous(memory_format=torch.channels_last)  # (B, C, H, W)
+        layout = torch.channels_last if images.is_cuda else torch.contiguous_format
+        return x.permute(0, 3, 1, 2).contiguous(memory_format=layout)  # (B, C, H, W)
 
     def train_batches(self, indices: np.ndarray, batch_size: int, generator: torch.Generator,
                       device: str) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
