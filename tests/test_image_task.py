@@ -72,18 +72,23 @@ def test_train_batches_cover_the_shard_once(mnist1d_task):
     np.testing.assert_array_equal(np.sort(labels), np.sort(mnist1d_task.train.labels[shard]))
 
 
+def train_a_few_epochs(task, model, indices, batch_size: int, epochs: int) -> None:
+    """Nesterov SGD at 0.05 over ``indices`` for ``epochs`` passes, in a seeded order."""
+    optimizer = make_optimizer("nesterov", model.parameters(), lr=0.05)
+    generator = torch.Generator().manual_seed(0)
+    for _ in range(epochs):
+        for batch in task.train_batches(indices, batch_size, generator, "cpu"):
+            optimizer.zero_grad()
+            task.train_loss(model, batch).backward()
+            optimizer.step()
+
+
 def test_training_improves_validation_metrics(mnist1d_task):
     task = mnist1d_task
     torch.manual_seed(0)
     model = task.build_model("resnet-d1", 0.25)
     before = evaluate(task, model, "cpu")
-    optimizer = make_optimizer("nesterov", model.parameters(), lr=0.05)
-    generator = torch.Generator().manual_seed(0)
-    for _ in range(8):
-        for batch in task.train_batches(np.arange(400), 32, generator, "cpu"):
-            optimizer.zero_grad()
-            task.train_loss(model, batch).backward()
-            optimizer.step()
+    train_a_few_epochs(task, model, np.arange(400), batch_size=32, epochs=8)
     after = evaluate(task, model, "cpu")
     assert set(task.metrics) <= set(after)
     assert after["val_xent"] < before["val_xent"] - 0.3
@@ -179,11 +184,5 @@ def test_a_narrow_2d_resnet_trains_on_cpu_in_the_plain_layout(tmp_path):
     task = make_image_task("folder", data_dir=tmp_path, val_size=6)
     model = task.build_model("resnet-d1", 0.25)
     assert all(p.is_contiguous() for p in model.parameters())
-    optimizer = torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9, nesterov=True)
-    generator = torch.Generator().manual_seed(0)
-    for _ in range(10):
-        for batch in task.train_batches(np.arange(12), 4, generator, "cpu"):
-            optimizer.zero_grad()
-            task.train_loss(model, batch).backward()
-            optimizer.step()
+    train_a_few_epochs(task, model, np.arange(12), batch_size=4, epochs=10)
     assert np.isfinite(task.evaluate(model, "cpu")["val_xent"])
