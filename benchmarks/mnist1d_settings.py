@@ -2,11 +2,13 @@
 
 Not a sweep: for each generator setting and training-set size it trains one model (an MLP
 or the methodology chapter's ConvNet, one width), Adam at a fixed learning rate, and keeps
-the best validation cross-entropy and error over evaluations every pass (early stopping
-once 8 evaluations brought no improvement, at the end of that pass). It shows, cheaply, whether a setting's curve
-falls steadily, collapses to zero (no noise) or stops at a floor (noise), before a pilot
-runs the chapters' searches on it. One thread; the numbers the methodology and image
-chapters' notes quote came from it. Usage::
+the best validation cross-entropy and error over evaluations every pass (it stops at the
+end of a pass once 8 evaluations brought no improvement). The engine's trainer is not used
+because the methodology task draws only the published settings. It shows, cheaply, whether
+a setting's curve falls steadily, collapses to zero (no noise) or stops at a floor (noise),
+before a pilot runs the chapters' searches on it. One thread; the numbers the methodology
+and image chapters' notes quote came from it. Each command draws one pool per setting, of
+its largest size plus 4,000 signals for V, so the numbers depend on the sizes listed. Usage::
 
     python benchmarks/mnist1d_settings.py cnn 32 hard,warped 640,2560,10240,40960
 """

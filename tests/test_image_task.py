@@ -118,7 +118,7 @@ def _image_folder(root, n_per_class, seed):
                 Image.fromarray(pixels).save(root / split / name / f"{i}.png")
 
 
-def test_folder_task_batches_are_augmented_channels_last_images(tmp_path):
+def test_folder_task_batches_are_augmented_images(tmp_path):
     _image_folder(tmp_path, 4, seed=0)
     task = make_image_task("folder", data_dir=tmp_path, val_size=6)
     assert task.class_names == ("ant", "bee", "cow") and len(task.val.labels) == 6

@@ -155,7 +155,8 @@ class ImageTask:
                               num_classes=len(self.class_names), blocks_per_stage=self._depth(family),
                               width_factor=float(size), norm=self.norm)
         model = ResNet(config)
-        return model.to(memory_format=torch.channels_last) if self.dim == 2 and torch.cuda.is_available() else model
+        return (model.to(memory_format=torch.channels_last)  # on CUDA only: see the module docstring
+                if self.dim == 2 and torch.cuda.is_available() else model)
 
     def _on(self, device: str) -> tuple[torch.Tensor, ...]:
         """Train and V images and labels held on ``device`` (moved once)."""
