@@ -1,6 +1,7 @@
 """Costs of the speech task: corpus synthesis speed and one training step per model size.
 
-Run: ``python benchmarks/speech_costs.py [--profile laptop] [--utterances 200] [--threads 1]``.
+Run: ``python benchmarks/speech_costs.py [--profile laptop] [--utterances 200] [--threads 1] [--n-mels N]``
+(``--n-mels 0``: DS2's linear frequency bins instead of the profile's mel bands).
 Prints the synthesis speed (seconds of audio per second and utterances per second)
 and the mean wall time of a training step (forward, backward, Adam) and of an
 evaluation of V for every family and size of the profile's grid.
@@ -62,11 +63,14 @@ def main() -> None:
     parser.add_argument("--profile", default="laptop", choices=sorted(SCALES))
     parser.add_argument("--utterances", type=int, default=200)
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--n-mels", type=int, default=None, help="mel bands (0: linear bins; default: the profile's)")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     settings = SCALES[args.profile]
     train, val = synthesis_speed(args.utterances, settings["sample_rate"])
-    task = SpeechTask("bench", train, val, settings["ds2_layers"], settings["conv_channels"])
+    task = SpeechTask("bench", train, val, settings["ds2_layers"], settings["conv_channels"],
+                      n_mels=settings.get("n_mels") if args.n_mels is None else (args.n_mels or None))
+    print(f"features: {task.n_features} per frame")
     for search in settings["searches"]:
         for size in search["grid"]:
             step_cost(task, search["family"], size, search["batch_sizes"][0])

@@ -172,14 +172,18 @@ def evaluations_to_best(module) -> int:
     return int(getattr(module, "EVALUATIONS_TO_BEST", EVALUATIONS_TO_BEST))
 
 
-def estimate(chapter: str, profile: str, dataset: str | None = None, workers: int | None = None) -> pd.DataFrame:
+def estimate(chapter: str, profile: str, dataset: str | None = None, workers: int | None = None,
+             config=None) -> pd.DataFrame:
     """One row per sweep and family: trials, steps, FLOPs, estimated CPU and H200 minutes.
 
     ``workers`` (default the chapter's) divides the CPU minutes; H200 minutes are a sum.
+    ``config`` (a :class:`~scaling_core.profiles.ChapterConfig`) prices settings other than
+    the profile's own, such as a search the profile leaves out.
     """
     from scaling_core.pending import chapter_config
 
-    module, config = chapter_config(chapter, profile, dataset)
+    module, profile_config = chapter_config(chapter, profile, dataset)
+    config = config or profile_config
     workers = workers or config.settings.get("workers") or _settings_workers(module, config)
     rows = []
     for spec in module.sweep_specs(config):

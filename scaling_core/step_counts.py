@@ -43,6 +43,7 @@ class Shapes:
     features: int = 0
     ds2_layers: int = 4
     conv_channels: int = 32
+    n_mels: int | None = None  # speech: mel bands (None: linear bins)
     graph_safe: bool = False
     stackable: bool = False
     eval_batch: int = 256  # examples per evaluation batch (rows of V's stream for a word LM)
@@ -74,8 +75,9 @@ def chapter_shapes(chapter: str, config, spec) -> Shapes:
         from scaling_core.data.speech_features import n_features
         seconds = 1.39  # eSpeak utterances of 2-8 words; measured: batches padded to 148 frames, 35 characters
         return Shapes("speech", seconds, seconds * kwargs["n_val"], steps=148, target_steps=35,
-                      features=n_features(kwargs.get("sample_rate") or 16000), ds2_layers=kwargs["ds2_layers"],
-                      conv_channels=kwargs["conv_channels"], eval_batch=64)
+                      features=n_features(kwargs.get("sample_rate") or 16000, kwargs.get("n_mels")),
+                      ds2_layers=kwargs["ds2_layers"], conv_channels=kwargs["conv_channels"], eval_batch=64,
+                      n_mels=kwargs.get("n_mels"))
     raise ValueError(f"parameter 'chapter' got {chapter!r}; allowed: the chapters that train sweeps")
 
 
@@ -89,7 +91,7 @@ def units_per_step(shapes: Shapes, batch_size: int) -> float:
 def workload(shapes: Shapes, family: str, size: float, batch: int):
     """``(model, batch tensors, loss)`` of one training step of ``family`` at ``size`` on ``batch`` examples."""
     from scaling_core.models.attention_asr import AttentionASR, AttentionASRConfig
-    from scaling_core.models.ds2 import DS2, DS2Config
+    from scaling_core.tasks.speech import build_ds2
     from scaling_core.models.resnet import ResNet, ResNetConfig
     from scaling_core.models.seq2seq import Seq2Seq, Seq2SeqConfig
     from scaling_core.tasks.language import build_language_model
@@ -118,8 +120,7 @@ def workload(shapes: Shapes, family: str, size: float, batch: int):
         return model, (src, _lengths(shapes.steps, batch, g), tgt, tgt.roll(-1, 1)), translation_loss
     if k == "speech":
         if family == "ds2":
-            model = DS2(DS2Config(n_features=shapes.features, hidden=int(size), n_layers=shapes.ds2_layers,
-                                  conv_channels=shapes.conv_channels))
+            model = build_ds2(shapes.features, int(size), shapes.ds2_layers, shapes.conv_channels, shapes.n_mels)
         else:
             model = AttentionASR(AttentionASRConfig(n_features=shapes.features, hidden=int(size)))
         features = torch.randn(batch, shapes.steps, shapes.features, generator=g)

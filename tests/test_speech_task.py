@@ -10,7 +10,7 @@ from scaling_core.data.speech_features import encode
 from scaling_core.profiles import ParameterError
 from scaling_core.sweep.task import Task
 from scaling_core.sweep.trainer import evaluate, make_optimizer
-from scaling_core.tasks.speech import SpeechTask, length_sorted_batches, make_speech_task
+from scaling_core.tasks.speech import MEL_CONV_KERNELS, SpeechTask, length_sorted_batches, make_speech_task
 
 
 @pytest.fixture(scope="module")
@@ -90,6 +90,18 @@ def test_models_train_and_evaluate(task, family):
     metrics = evaluate(task, model, "cpu")
     assert set(metrics) >= set(task.metrics) and model.training
     assert metrics["val_cer"] > 0.3 and np.isfinite(metrics["val_loss"])
+
+
+def test_mel_features_feed_a_ds2_with_the_mel_kernels(task, tmp_path, monkeypatch):
+    monkeypatch.setenv("SCALING_CORE_CACHE", str(tmp_path))
+    mel = make_speech_task("espeak", n_train=20, n_val=6, seed=1, sample_rate=8000, ds2_layers=1,
+                           conv_channels=4, n_mels=40)
+    assert mel.n_features == 40 and mel.train_data[0][0].shape[1] == 40
+    assert mel.fingerprint != task.fingerprint  # a store never mixes the two front ends
+    model = mel.build_model("ds2", 16)
+    assert model.config.conv_kernels == MEL_CONV_KERNELS
+    batch = next(mel.train_batches(np.arange(20), 8, torch.Generator().manual_seed(0), "cpu"))
+    assert torch.isfinite(mel.train_loss(model, batch))
 
 
 def test_evaluate_scores_perfect_empty_and_partial_transcripts(task):

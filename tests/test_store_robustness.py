@@ -324,6 +324,36 @@ def test_a_writer_leaves_a_self_contained_file(tmp_path):
 
 # --- two writers on one store ---------------------------------------------------------------------
 
+CLOSE_LAST = """
+import sqlite3, sys
+db = sqlite3.connect(sys.argv[1])
+db.execute("SELECT count(*) FROM trials").fetchall()
+db.close()  # the last connection to the file (as SQLite sees it) checkpoints and deletes the log
+"""
+
+
+def test_a_second_store_in_one_process_keeps_the_first_ones_locks(tmp_path):
+    """Another process closing its connection must not take a live writer here for gone.
+
+    A store's file is opened by SQLite under POSIX locks, which any close of the same file in
+    this process would drop; the second ``Store`` must not read the file's header then.
+    """
+    path = tmp_path / "s.sqlite"
+    writer = Store(path)
+    writer.add_code_version("held", {"a.py": "1"}, None)  # written to the log, not yet checkpointed
+    log = Path(f"{path}-wal")
+    assert log.exists() and log.stat().st_size > 0
+    with Store(path, readonly=True) as reader:  # a second connection of this process
+        assert reader.code_version_files("held") == {"a.py": "1"}
+        subprocess.run([sys.executable, "-c", CLOSE_LAST, str(path)], check=True)
+        assert log.exists(), "another process took this process's connections for gone"
+    writer.add_code_version("after", {"a.py": "2"}, None)
+    writer.close()
+    assert sqlite3.connect(path).execute("PRAGMA integrity_check").fetchone() == ("ok",)
+    with Store(path, readonly=True) as store:
+        assert store.code_version_files("held") and store.code_version_files("after") == {"a.py": "2"}
+
+
 DRIVER = """
 import pickle, sys, time
 from pathlib import Path

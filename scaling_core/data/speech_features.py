@@ -1,7 +1,9 @@
 """Speech features, the output alphabet and the character error rate.
 
 Features are log-power spectrograms on 20 ms windows every 10 ms, computed with
-:func:`torch.stft` from power-normalised audio and normalised per utterance. The
+:func:`torch.stft` from power-normalised audio and normalised per utterance, either
+on the STFT's linear frequency bins (as in DS2) or pooled into ``n_mels`` mel bands
+(a cheaper front end: 40 bands instead of 81 bins at 8 kHz). The
 output alphabet is the 26 English letters, space and apostrophe; index 0 is the
 CTC blank (and the attention decoder's end-of-sentence token).
 """
@@ -59,14 +61,36 @@ def resample(samples: np.ndarray, rate_in: int, rate_out: int) -> np.ndarray:
     return out.astype(np.float32)
 
 
-def log_spectrogram(samples: np.ndarray | torch.Tensor, sample_rate: int) -> torch.Tensor:
+def mel_filterbank(sample_rate: int, n_fft: int, n_mels: int) -> torch.Tensor:
+    r"""Triangular mel filters, shape ``(n_fft // 2 + 1, n_mels)``, applied to a power spectrum.
+
+    Band centres are equally spaced on the HTK mel scale
+    :math:`\mathrm{mel}(f) = 2595 \log_{10}(1 + f / 700)` between 0 Hz and the Nyquist
+    frequency; filter :math:`k` rises linearly from centre :math:`k - 1` to 1 at centre
+    :math:`k` and falls to 0 at centre :math:`k + 1` (peak height 1, no area normalisation).
+    """
+    if n_mels < 1:
+        raise ValueError(f"parameter 'n_mels' must be a positive integer; got {n_mels}")
+    to_mel = lambda f: 2595.0 * np.log10(1.0 + f / 700.0)  # noqa: E731
+    to_hz = lambda m: 700.0 * (10.0 ** (m / 2595.0) - 1.0)  # noqa: E731
+    centres = to_hz(np.linspace(0.0, to_mel(sample_rate / 2), n_mels + 2))
+    bins = np.linspace(0.0, sample_rate / 2, n_fft // 2 + 1)[:, None]
+    rising = (bins - centres[None, :-2]) / (centres[1:-1] - centres[:-2])
+    falling = (centres[None, 2:] - bins) / (centres[2:] - centres[1:-1])
+    return torch.from_numpy(np.clip(np.minimum(rising, falling), 0.0, None).astype(np.float32))
+
+
+def log_spectrogram(samples: np.ndarray | torch.Tensor, sample_rate: int,
+                    n_mels: int | None = None) -> torch.Tensor:
     r"""Normalised log-power spectrogram on 20 ms Hann windows every 10 ms.
 
     The waveform :math:`x` is first scaled to unit mean power,
     :math:`\tilde x = x / \sqrt{\overline{x^2}}`; then
-    :math:`S_{t,f} = \log(|\mathrm{STFT}(\tilde x)_{t,f}|^2 + 10^{-6})`, and each
-    frequency bin is standardised over the utterance's frames (zero mean, unit
-    variance), which removes a fixed channel gain and spectral tilt.
+    :math:`S_{t,f} = \log(P_{t,f} + 10^{-6})` with the power
+    :math:`P = |\mathrm{STFT}(\tilde x)|^2` on the linear bins, or :math:`P = |\mathrm{STFT}
+    (\tilde x)|^2 M` pooled by the mel filters :math:`M` of :func:`mel_filterbank` when
+    ``n_mels`` is given; each frequency bin is then standardised over the utterance's frames
+    (zero mean, unit variance), which removes a fixed channel gain and spectral tilt.
 
     Parameters
     ----------
@@ -74,11 +98,13 @@ def log_spectrogram(samples: np.ndarray | torch.Tensor, sample_rate: int) -> tor
         Mono waveform.
     sample_rate : int
         Samples per second; the window is ``0.02 * sample_rate`` samples.
+    n_mels : int, optional
+        Mel bands; ``None`` keeps the STFT's linear bins.
 
     Returns
     -------
     torch.Tensor
-        float32, shape ``(n_frames, n_fft // 2 + 1)`` with
+        float32, shape ``(n_frames, n_features(sample_rate, n_mels))`` with
         ``n_frames = 1 + n_samples // hop``.
     """
     x = torch.as_tensor(np.asarray(samples, dtype=np.float32))
@@ -86,7 +112,10 @@ def log_spectrogram(samples: np.ndarray | torch.Tensor, sample_rate: int) -> tor
     n_fft, hop = n_fft_for(sample_rate), round(HOP_SECONDS * sample_rate)
     spec = torch.stft(x, n_fft, hop_length=hop, window=torch.hann_window(n_fft),
                       return_complex=True)  # (freq, frames)
-    log_power = torch.log(spec.abs().pow(2) + 1e-6).T  # (frames, freq)
+    power = spec.abs().pow(2).T  # (frames, freq)
+    if n_mels is not None:
+        power = power @ mel_filterbank(sample_rate, n_fft, n_mels)  # (frames, n_mels)
+    log_power = torch.log(power + 1e-6)
     mean, std = log_power.mean(0, keepdim=True), log_power.std(0, keepdim=True)
     return (log_power - mean) / (std + 1e-5)
 
@@ -96,9 +125,9 @@ def n_fft_for(sample_rate: int) -> int:
     return round(WINDOW_SECONDS * sample_rate)
 
 
-def n_features(sample_rate: int) -> int:
-    """Frequency bins of :func:`log_spectrogram` at ``sample_rate`` (161 at 16 kHz, 81 at 8 kHz)."""
-    return n_fft_for(sample_rate) // 2 + 1
+def n_features(sample_rate: int, n_mels: int | None = None) -> int:
+    """Features per frame of :func:`log_spectrogram`: ``n_mels``, or the linear bins (161 at 16 kHz, 81 at 8 kHz)."""
+    return n_mels if n_mels is not None else n_fft_for(sample_rate) // 2 + 1
 
 
 def edit_distance(reference, hypothesis) -> int:

@@ -12,6 +12,7 @@ other family's.
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import altair as alt
@@ -43,38 +44,42 @@ def _search(family, grid, growth, lr, batch, samples=1, max_size=1024):
             "lr_range": list(lr_range), "batch_sizes": list(batch), "max_size": max_size}
 
 
+ATTENTION_LAPTOP = _search("attention", [32, 64], [0.0, 0.5], 3e-3, [16], max_size=256)
+"""The attention search the laptop profile leaves out (its pilot stayed at CER 0.9; priced in the chapter)."""
+
 SCALES = {
     # under a minute on one CPU core: tiny models, 6 steps each, on 45 s to 6 min of audio; they learn nothing yet
     "smoke": {
         "data": {"espeak": {"n_train": 300, "n_val": 24, "shard_seconds": (45, 360)},
                  "fsdd": {"n_train": 1000, "n_val": 24, "shard_seconds": (45, 360)}},
-        "sample_rate": 8000, "ds2_layers": 1, "conv_channels": 4, "stop_on": "val_loss",
-        "searches": [_search("ds2", [16], [0.0], 3e-3, [16]),
-                     _search("attention", [16], [0.0], 3e-3, [16])],
+        "sample_rate": 8000, "n_mels": 40, "ds2_layers": 1, "conv_channels": 4, "stop_on": "val_loss",
+        "searches": [_search("ds2", [16], [0.0], 3e-3, [16])],
+        "paper_only": [_search("attention", [16], [0.0], 3e-3, [16])],
         "fixed_sizes": [8, 16, 32], "fixed_lr": 3e-3, "fixed_batch": 16,
         "trainer": {"max_epochs": 2, "max_steps": 6, "min_eval_steps": 6, "patience": 1,
                     "grad_clip": 5.0},
         "fit_from": FIT_FROM_SECONDS, "bootstrap": 100, "workers": 1,
     },
-    # ~20 minutes on two CPU cores: 22.5 s to 12 minutes of audio (16 to ~512 utterances),
-    # one-layer DS2 searched over widths, one attention width, three fixed DS2 widths
+    # two CPU cores: 45 s to 96 minutes of audio (about 32 to 4,100 utterances), 40 mel bands,
+    # one-layer DS2 searched over widths and trained to early stopping (caps out of reach),
+    # three fixed DS2 widths; the attention model is left to the paper profile
     "laptop": {
-        "data": {"espeak": {"n_train": 600, "n_val": 150, "shard_seconds": (22.5, 720)},
+        "data": {"espeak": {"n_train": 4400, "n_val": 300, "shard_seconds": (45, 5760)},
                  "fsdd": {"n_train": 2700, "n_val": 300, "shard_seconds": (22.5, 720)}},
-        "sample_rate": 8000, "ds2_layers": 1, "conv_channels": 8, "stop_on": "val_loss",
-        "searches": [_search("ds2", [32, 64], [0.0, 0.5], 3e-3, [16], max_size=128),
-                     _search("attention", [48], [0.0], 3e-3, [16])],
+        "sample_rate": 8000, "n_mels": 40, "ds2_layers": 1, "conv_channels": 8, "stop_on": "val_loss",
+        "searches": [_search("ds2", [32, 64], [0.0, 0.5], 3e-3, [16], max_size=256)],
+        "paper_only": [ATTENTION_LAPTOP],
         "fixed_sizes": [16, 32, 64], "fixed_lr": 3e-3, "fixed_batch": 16,
-        "trainer": {"max_epochs": 200, "max_steps": 500, "min_eval_steps": 25, "patience": 3,
+        "trainer": {"max_epochs": 1000, "max_steps": 1_000_000, "min_eval_steps": 25, "patience": 3,
                     "grad_clip": 5.0},
         "fit_from": FIT_FROM_SECONDS, "bootstrap": 1000, "workers": 2,
     },
-    # one GPU: 3 minutes to 6.4 hours (2.1 orders of magnitude), 2-layer DS2 on 8 kHz audio and attention;
-    # cut to fit: see the README's table of paper-profile estimates
+    # one GPU: 3 minutes to 6.4 hours (2.1 orders of magnitude), 2-layer DS2 on 40 mel bands of 8 kHz
+    # audio and attention; cut to fit: see the README's table of paper-profile estimates
     "paper": {
         "data": {"espeak": {"n_train": 20000, "n_val": 500, "shard_seconds": (180, 23040)},
                  "fsdd": {"n_train": 2700, "n_val": 300, "shard_seconds": (22.5, 720)}},
-        "sample_rate": 8000, "ds2_layers": 2, "conv_channels": 16, "stop_on": "val_loss",
+        "sample_rate": 8000, "n_mels": 40, "ds2_layers": 2, "conv_channels": 16, "stop_on": "val_loss",
         "searches": [_search("ds2", [32, 64, 128], [0.0, 0.5], (3e-4, 3e-3), [32], 2, 256),
                      _search("attention", [32, 64, 128], [0.0, 0.5], (3e-4, 3e-3), [32], 2, 256)],
         "fixed_sizes": [32, 64, 128], "fixed_lr": 1e-3, "fixed_batch": 32,
@@ -84,9 +89,11 @@ SCALES = {
     },
 }
 """Per-profile settings: corpus size and shard span (seconds of audio) per dataset, audio
-rate (eSpeak), DS2 depth and convolution channels, the metric early stopping watches
-(``stop_on``: validation loss, which falls while CER still sits at 1 in the CTC blank
-phase; curves and winners use CER), the search of each family, the three
+rate (eSpeak), mel bands of the features (``n_mels``), DS2 depth and convolution channels,
+the metric early stopping watches (``stop_on``: validation loss, which falls while CER
+still sits at 1 in the CTC blank phase; curves and winners use CER), the search of each
+family, the searches a profile leaves to the paper profile (``paper_only``: priced by
+:func:`paper_only_note`, not trained), the three
 fixed DS2 widths of Fig. 5 right with their learning rate and batch size, the trainer
 (CTC needs the gradient-norm clip), the smallest shard the fits use (``fit_from``, in
 seconds), bootstrap resamples and local workers."""
@@ -100,6 +107,17 @@ TABLE1_ROWS = [
      "paper_beta_g": -0.296, "paper_beta_p": None},
 ]
 """The paper's Table 1 speech rows: learning-curve exponents of CER against seconds of audio."""
+
+
+def feature_description(config: ChapterConfig) -> str:
+    """The features' frequency axis for the prose: ``"40 mel bands"`` or ``"81 linear frequency bins"``."""
+    from scaling_core.data.speech_features import n_features
+
+    n_mels = config.settings.get("n_mels")
+    if n_mels:
+        return f"{n_mels} mel bands"
+    rate = config["sample_rate"] if config.dataset == "espeak" else 8000  # FSDD is recorded at 8 kHz
+    return f"{n_features(rate)} linear frequency bins"
 
 
 def search_sweep_name(profile: str, seed: int) -> str:
@@ -120,6 +138,8 @@ def task_kwargs(config: ChapterConfig) -> dict:
               "conv_channels": config["conv_channels"], "search_metric": config["stop_on"]}
     if config.dataset == "espeak":
         kwargs["sample_rate"] = config["sample_rate"]
+    if config.settings.get("n_mels"):
+        kwargs["n_mels"] = config["n_mels"]
     if config.data_dir is not None:
         kwargs["data_dir"] = str(config.data_dir)
     return kwargs
@@ -149,11 +169,17 @@ def run(config: ChapterConfig) -> pd.DataFrame:
     """Run (or resume, or only read) every sweep of the chapter; one row per (sweep, trial).
 
     Sweeps may share trials (same size, optimizer settings and shard): the store trains
-    such a trial once and lists it under each sweep. The sweeps run one after another
-    (side by side, a shared trial could start twice).
+    such a trial once and lists it under each sweep. The model search runs first, alone
+    (side by side with a fixed width, a trial both need could start twice); then the fixed
+    widths, which share no trial with each other, side by side
+    (:func:`~scaling_core.experiments.curves.run_all`): each trains one shard after another,
+    so one alone would keep a single worker busy. The widest, slowest, starts first.
     """
     path = store(config)
-    frames = [curves.run(spec, path, config.device, config["workers"]) for spec in sweep_specs(config)]
+    search, *fixed = sweep_specs(config)
+    searched = curves.run(search, path, config.device, config["workers"])
+    widest_first = curves.run_all(fixed[::-1], path, config.device, config["workers"])
+    frames = [searched, *widest_first[::-1]]
     return pd.concat(frames, ignore_index=True)
 
 
@@ -179,6 +205,22 @@ def composite_curves(trials: pd.DataFrame, config: ChapterConfig, baselines: pd.
     judged = {s["family"]: curves.judged_winners(rows, METRIC, baselines, s["family"], config["fit_from"])
               for s in config["searches"]}
     return {f: best for f, (best, _) in judged.items()}, {f: verdict for f, (_, verdict) in judged.items()}
+
+
+def widest_winners(best: dict[str, pd.DataFrame], trials: pd.DataFrame, config: ChapterConfig) -> str:
+    """A sentence per family: how many winners are the widest of the widths their shard tried.
+
+    Such a winner (:func:`~scaling_core.experiments.verdicts.pinned_winners`) may be narrower
+    than the best width for its shard, which the search did not reach.
+    """
+    rows = trials[trials["sweep"] == search_sweep_name(config.profile, config.seed)]
+    sentences = []
+    for family, winners in best.items():
+        pinned = verdicts.pinned_winners(winners, rows[rows["family"] == family])
+        widest = ", ".join(f"{u:,.0f} s" for u in winners.loc[pinned, "shard_units"])
+        sentences.append(f"{int(pinned.sum())} of {len(winners)} {FAMILY_NAMES[family]} winners are the widest "
+                         f"width their shard tried" + (f" (at {widest})." if widest else "."))
+    return " ".join(sentences)
 
 
 def family_fits(best: dict[str, pd.DataFrame], bootstrap: int, seed: int) -> dict:
@@ -211,6 +253,52 @@ def exponent_difference(fit_a, fit_b, level: float = 0.95) -> dict[str, float]:
             "differ": bool(low > 0 or high < 0)}
 
 
+def paper_only_note(config: ChapterConfig) -> str:
+    """Why the families in ``config["paper_only"]`` have no curve at this profile: their priced search.
+
+    Each left-out search is priced by the cost model (:func:`scaling_core.cost.estimate`) on
+    this profile's shards and workers, beside the searches the profile runs; empty when
+    every family is searched.
+    """
+    from scaling_core import cost
+
+    left_out = config.settings.get("paper_only", [])
+    if not left_out:
+        return ""
+    base = {**config.settings, "fixed_sizes": []}
+
+    def minutes(searches) -> float:
+        priced = dataclasses.replace(config, settings={**base, "searches": searches})
+        return float(cost.estimate(CHAPTER, config.profile, config.dataset, config=priced)["cpu_minutes"].sum())
+
+    def shown(value: float) -> str:
+        return f"{value:.0f}" if value >= 10 else f"{value:.1f}"
+
+    ran = minutes(config["searches"])
+    ran_names = " and ".join(FAMILY_NAMES[s["family"]] for s in config["searches"])
+    workers = f"{config['workers']} worker" + ("s" if config["workers"] != 1 else "")
+    sentences = []
+    for search in left_out:
+        theirs = minutes([search])
+        sentences.append(
+            f"The {FAMILY_NAMES[search['family']]} model is trained at the paper profile only: on these "
+            f"shards the cost model prices its search at {shown(theirs)} CPU-minutes ({workers}), "
+            f"{theirs / ran:.1f} times the {ran_names} search's {shown(ran)}.")
+    return " ".join(sentences)
+
+
+def comparison_sentence(fits: dict, judged: dict[str, verdicts.Verdict], config: ChapterConfig) -> str:
+    """The attention model's exponent and its difference from DS2's, or why there is none at this profile."""
+    if "attention" not in fits:
+        return paper_only_note(config) + " With one family there is no second exponent to compare."
+    fit = fits["attention"]
+    difference = exponent_difference(fits["ds2"], fit)
+    return (f"The attention model gives {fit.beta_:.3f} ({fit.beta_ci_[0]:.3f} to {fit.beta_ci_[1]:.3f}); "
+            f"the difference DS2 - attention is {difference['difference']:.3f}, with 95 % interval "
+            f"{difference['low']:.3f} to {difference['high']:.3f}: the two exponents "
+            f"{difference_verdict(difference, judged)}.")
+
+
 def difference_verdict(difference: dict[str, float], judged: dict[str, verdicts.Verdict] | None = None) -> str:
     """A phrase for the prose: whether the interval of the difference excludes 0.
 
@@ -241,6 +329,11 @@ def table1(fits: dict, judged: dict[str, verdicts.Verdict] | None = None) -> pd.
     """
     rows = []
     for row in TABLE1_ROWS:
+        if row["family"] not in fits:
+            rows.append({"model": row["model"], "paper beta_g": row["paper_beta_g"], "our beta_g": np.nan,
+                         "95% low": np.nan, "95% high": np.nan, "verdict": "not trained at this profile",
+                         "agrees": False})
+            continue
         fit, verdict = fits[row["family"]], (judged or {}).get(row["family"])
         low, high = fit.beta_ci_
         rows.append({"model": row["model"], "paper beta_g": row["paper_beta_g"], "our beta_g": fit.beta_,
@@ -300,17 +393,25 @@ def plateau_fits(fixed: pd.DataFrame, bootstrap: int = 0, seed: int = 0) -> dict
                 for size, rows in fixed.groupby("size")}
 
 
+MIN_FLOOR = 1e-3
+"""Floors below this CER (a few characters of V) cannot be told from zero."""
+
+
 def plateau_table(fixed: pd.DataFrame, fits: dict, judged: dict | None = None) -> pd.DataFrame:
-    """Per width: parameters, fitted floor and onset, their ratios to the next smaller width (and verdict).
+    """Per width: parameters, fitted floor (95 % interval) and onset, their ratios to the next smaller width.
 
     ``onset_ratio`` against ``params_ratio`` is the paper's question: does a model k
     times larger keep improving until about k times more data (ratio 1:1)?
+    ``floor_measured``: the floor's interval is finite and above :data:`MIN_FLOOR`; a floor
+    whose interval reaches zero or infinity is one the curve has not yet bent toward.
     """
     rows = []
     for size, fit in sorted(fits.items()):
         curve = fixed[fixed["size"] == size]
+        low, high = fit.gamma_ci_
         rows.append({"width": int(size), "params": int(curve["num_params"].iloc[0]),
-                     "beta": fit.beta_, "floor_cer": fit.gamma_,
+                     "beta": fit.beta_, "floor_cer": fit.gamma_, "floor_low": low, "floor_high": high,
+                     "floor_measured": bool(np.isfinite(high) and low >= MIN_FLOOR),
                      "onset_seconds": _onset_or_nan(fit),
                      "largest_shard": curve["shard_units"].max()})
         if judged is not None:
@@ -332,6 +433,7 @@ def plateau_display(table: pd.DataFrame, beyond: float = 10.0):
         far = ~(table["onset_seconds"] <= beyond * largest)
         table = table.assign(onset_ratio=table["onset_ratio"].where(~(far | far.shift(fill_value=False))))
     columns = {"width": "width", "params": "parameters", "beta": "beta", "floor_cer": "floor (CER)",
+               "floor_low": "floor 95 % low", "floor_high": "floor 95 % high",
                "onset_seconds": "plateau onset (s)", "onset_in_data": "onset inside the data",
                "params_ratio": "parameter ratio", "onset_ratio": "onset ratio", "verdict": "verdict"}
     return formatting.display(table, columns=columns, missing={"params_ratio": "", "onset_ratio": ""},
@@ -340,10 +442,11 @@ def plateau_display(table: pd.DataFrame, beyond: float = 10.0):
 
 
 def plateau_verdict(table: pd.DataFrame) -> str:
-    """A sentence for the prose: which widths reach their floor inside the measured data.
+    """A sentence for the prose: which widths' floors are measured, and which reach them inside the data.
 
     No onset is read when a width's curve is starved (its floor may be the training budget's)
-    or shows no learning (``verdict_kind`` of :func:`plateau_table`).
+    or shows no learning (``verdict_kind`` of :func:`plateau_table`), nor from a floor that is
+    not measured (``floor_measured``: its interval reaches zero or infinity).
     """
     kinds = table["verdict_kind"] if "verdict_kind" in table else pd.Series("", index=table.index)
     unread = table[kinds.isin(("starved", "no learning"))]
@@ -351,15 +454,29 @@ def plateau_verdict(table: pd.DataFrame) -> str:
         named = ", ".join(f"{w} ({k})" for w, k in zip(unread["width"], unread["verdict_kind"]))
         return (f"No plateau onset is read from this run: widths {named} did not converge or learn, so their "
                 f"floors may be set by the training budget rather than by the model.")
-    inside = table.loc[table["onset_in_data"], "width"].tolist()
     if table["onset_seconds"].isna().any():
         return "Some widths do not improve with data at all here, so they have no plateau onset."
+    measured = table["floor_measured"] if "floor_measured" in table else pd.Series(True, index=table.index)
+    loose = "; ".join(f"width {row.width}: {row.floor_cer:.3f} ({row.floor_low:.3g} to {row.floor_high:.3g})"
+                      for row in table[~measured].itertuples())
+    if not measured.any():
+        return (f"No width's floor is measured: every floor's 95 % interval reaches zero or infinity ({loose}), "
+                f"so no curve has bent toward a floor clearly enough to read a plateau onset.")
+    read = table[measured]
+    inside = read.loc[read["onset_in_data"], "width"].tolist()
+    text = "" if not loose else (f"The floors of some widths are not measured, their 95 % intervals reaching zero "
+                                 f"or infinity ({loose}); no onset is read from them. ")
     if not inside:
-        return "No width reaches its fitted floor inside the measured span: every curve is still falling."
-    ordered = bool(table["onset_seconds"].is_monotonic_increasing)
+        return text + "No width with a measured floor reaches it inside the measured span: every curve is still falling."
+    ordered = bool(read["onset_seconds"].is_monotonic_increasing)
     order = "later for wider models" if ordered else "not in order of width"
-    return (f"Widths {', '.join(map(str, inside))} reach their fitted floor inside the measured span; "
-            f"the onsets come {order}.")
+    text += (f"Widths {', '.join(map(str, inside))} reach their measured floor inside the measured span; "
+             f"the onsets come {order}.")
+    overlap = (read["floor_low"].to_numpy()[1:] <= read["floor_high"].to_numpy()[:-1]) & (
+        read["floor_low"].to_numpy()[:-1] <= read["floor_high"].to_numpy()[1:])
+    if overlap.any():
+        text += " The measured floors' intervals overlap, so this run cannot tell those widths' floors apart."
+    return text
 
 
 # ----------------------------------------------------------------------------- charts
@@ -374,8 +491,8 @@ def families_chart(best: dict[str, pd.DataFrame], fits: dict, baselines: pd.Data
         points.append(rows.assign(curve=np.where(rows["in_fit"], label, other)))
         fitted = rows.loc[rows["in_fit"], "shard_units"]
         lines.append(curves.fit_curve(fits[family], fitted, METRIC).assign(curve=label))
-    chart = curves.curves_chart(pd.concat(points), METRIC, "seconds of audio",
-                                fits=pd.concat(lines), title="DS2 and attention on the same shards")
+    title = " and ".join(FAMILY_NAMES[f] for f in best) + (" on the same shards" if len(best) > 1 else "")
+    chart = curves.curves_chart(pd.concat(points), METRIC, "seconds of audio", fits=pd.concat(lines), title=title)
     return _with_baselines(chart, baselines)
 
 

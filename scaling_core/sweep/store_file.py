@@ -7,6 +7,12 @@ asked for writing, so that committed stores are read on a read-only checkout. A 
 checkpoints the write-ahead log into the file when it closes, so a committed file holds
 everything. A file that is not a results store, or is damaged, gives a :class:`StoreError`
 naming it.
+
+SQLite's locks are POSIX advisory locks, which belong to a process: closing *any* file
+descriptor of the store's file drops every lock the process holds on it, and another
+process may then take this process's connections for gone (and, closing its own last
+connection, checkpoint and delete the write-ahead log they still write to). So the file's
+header is read only while this process has no connection to it (:data:`_CONNECTED`).
 """
 
 from __future__ import annotations
@@ -27,6 +33,8 @@ ADDED_COLUMNS = {"stop_reason": "TEXT", "improving": "INTEGER", "config_key": "T
                  "heartbeat": "REAL"}
 """Columns newer than the first stores: added to an older store when it is next written."""
 SQLITE_HEADER = b"SQLite format 3\x00"
+_CONNECTED: dict[str, int] = {}
+"""Open :class:`StoreFile` connections of this process per resolved file path."""
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS trials (
@@ -70,6 +78,7 @@ class StoreFile:
     def __init__(self, path: str | Path, timeout: float = 60.0, readonly: bool = False):
         self.path = Path(path)
         self.timeout = timeout
+        self._counted: str | None = None
         self._snapshot: str | None = None
         self._why_readonly = "opened for reading"
         self._check_file(must_exist=readonly)
@@ -78,6 +87,7 @@ class StoreFile:
         self.readonly = readonly
         self._db: sqlite3.Connection | None = None
         try:
+            self._count_connection()
             self._open_read() if readonly else self._open_write()
         except sqlite3.DatabaseError as error:
             self._abandon()
@@ -96,6 +106,8 @@ class StoreFile:
         if not self.path.exists():
             if must_exist:
                 raise StoreError(f"results store '{self.path}' does not exist")
+            return
+        if _CONNECTED.get(str(self.path.resolve())):  # checked when first opened; a close here drops its locks
             return
         try:
             with open(self.path, "rb") as handle:
@@ -138,7 +150,8 @@ class StoreFile:
                 self._db.execute(f"PRAGMA busy_timeout = {int(self.timeout * 1000)}")
                 self._db.execute("SELECT count(*) FROM sqlite_master").fetchone()
             except sqlite3.OperationalError:  # SQLite could not make its -shm file: read immutable
-                self._abandon()
+                self._db.close()
+                self._db = None
         if self._db is None:
             wal = Path(f"{self.path}-wal")
             if wal.exists() and wal.stat().st_size > 0:
@@ -171,10 +184,20 @@ class StoreFile:
             raise StoreError(f"results store '{self.path}' is a SQLite database but not a results store "
                              f"({found}, no trials)")
 
+    def _count_connection(self) -> None:
+        """Count this store among the process's connections to its file (until :meth:`_abandon`)."""
+        self._counted = str(self.path.resolve())
+        _CONNECTED[self._counted] = _CONNECTED.get(self._counted, 0) + 1
+
     def _abandon(self) -> None:
         if self._db is not None:
             self._db.close()
             self._db = None
+        if self._counted is not None:
+            _CONNECTED[self._counted] -= 1
+            if not _CONNECTED[self._counted]:
+                del _CONNECTED[self._counted]
+            self._counted = None
         if self._snapshot is not None:
             shutil.rmtree(self._snapshot, ignore_errors=True)
             self._snapshot = None

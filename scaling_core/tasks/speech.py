@@ -3,11 +3,12 @@
 Training examples are utterances and each counts its duration in seconds
 (``unit = "seconds"``); :meth:`SpeechTask.shard_summary` also reports a shard's hours
 and utterance count. Inputs are normalised log-spectrograms
-(:func:`~scaling_core.data.speech_features.log_spectrogram`), outputs the characters
-a-z, space and apostrophe. Families:
+(:func:`~scaling_core.data.speech_features.log_spectrogram`) on linear bins or
+``n_mels`` mel bands, outputs the characters a-z, space and apostrophe. Families:
 
 * ``"ds2"``: two 2-D convolutions, ``ds2_layers`` bidirectional LSTMs, CTC
-  (:mod:`scaling_core.models.ds2`); size = LSTM width.
+  (:mod:`scaling_core.models.ds2`); size = LSTM width. On mel bands the convolutions
+  use :data:`MEL_CONV_KERNELS`, DS2's kernels scaled to the shorter frequency axis.
 * ``"attention"``: 3-layer pyramidal BiLSTM encoder and attention decoder
   (:mod:`scaling_core.models.attention_asr`); size = encoder and decoder width.
 
@@ -37,6 +38,9 @@ DATASETS = ("espeak", "fsdd", "librispeech")
 FAMILIES = ("ds2", "attention")
 METRICS = ("val_cer", "val_loss", "val_wer")
 EVAL_BATCH = 64
+MEL_CONV_KERNELS = ((11, 11), (11, 11))
+"""DS2 convolution kernels (frequency, time) on mel bands: DS2's 41 and 21 frequency taps
+span a quarter and an eighth of 161 linear bins; 11 taps span about a quarter of 40 bands."""
 
 def _fingerprint(data: Utterances, val: Utterances, settings: str) -> str:
     digest = hashlib.blake2b(settings.encode(), digest_size=8)
@@ -82,6 +86,8 @@ class SpeechTask:
         What early stopping and the engine's search minimise (``metrics[0]``). CER stays
         at 1 while a CTC model still outputs only blanks, so stopping on it can end a
         trial before it learns; the validation loss falls all along.
+    n_mels : int, optional
+        Mel bands of the features; ``None``: the linear STFT bins, as in DS2.
     """
 
     unit = "seconds"
@@ -89,22 +95,24 @@ class SpeechTask:
     families = FAMILIES
 
     def __init__(self, name: str, train: Utterances, val: Utterances,
-                 ds2_layers: int = 4, conv_channels: int = 32, search_metric: str = "val_cer"):
+                 ds2_layers: int = 4, conv_channels: int = 32, search_metric: str = "val_cer",
+                 n_mels: int | None = None):
         check_choice("search_metric", search_metric, METRICS)
         self.metrics = (search_metric, *(m for m in METRICS if m != search_metric))
         if train.sample_rate != val.sample_rate:
             raise ValueError("train and val utterances differ in sample rate")
         self.name = name
         self.ds2_layers, self.conv_channels = ds2_layers, conv_channels
-        self.sample_rate, self.n_features = train.sample_rate, n_features(train.sample_rate)
+        self.sample_rate, self.n_mels = train.sample_rate, n_mels
+        self.n_features = n_features(train.sample_rate, n_mels)
         self.train_seconds, self.val_transcripts = train.seconds, list(val.transcripts)
-        self.fingerprint = _fingerprint(train, val, f"{self.sample_rate}")
+        self.fingerprint = _fingerprint(train, val, f"{self.sample_rate}" + (f" mel{n_mels}" if n_mels else ""))
         self.train_data = self._prepare(train)
         self.val_data = self._prepare(val)
 
     def _prepare(self, data: Utterances) -> tuple[list[torch.Tensor], list[np.ndarray], np.ndarray]:
         """Features (float16, ``(T, F)`` each), encoded transcripts and frame counts."""
-        features = [log_spectrogram(a, data.sample_rate).half() for a in data.audio]
+        features = [log_spectrogram(a, data.sample_rate, self.n_mels).half() for a in data.audio]
         targets = [encode(t) for t in data.transcripts]
         if any(len(t) == 0 for t in targets):
             raise ValueError("every transcript needs at least one character")
@@ -123,8 +131,7 @@ class SpeechTask:
         """A DS2 (``"ds2"``) or attention (``"attention"``) model of width ``size``."""
         check_choice("family", family, FAMILIES)
         if family == "ds2":
-            return DS2(DS2Config(n_features=self.n_features, n_classes=N_CLASSES, hidden=int(size),
-                                 n_layers=self.ds2_layers, conv_channels=self.conv_channels))
+            return build_ds2(self.n_features, int(size), self.ds2_layers, self.conv_channels, self.n_mels)
         return AttentionASR(AttentionASRConfig(n_features=self.n_features, n_classes=N_CLASSES,
                                                hidden=int(size)))
 
@@ -173,6 +180,14 @@ class SpeechTask:
                                  "val_wer": error_rate([r.split() for r in references], [h.split() for h in empty])}}
 
 
+def build_ds2(n_features: int, hidden: int, n_layers: int, conv_channels: int,
+              n_mels: int | None = None) -> DS2:
+    """A DS2 model of LSTM width ``hidden`` on ``n_features`` bins (mel bands take :data:`MEL_CONV_KERNELS`)."""
+    kernels = {"conv_kernels": MEL_CONV_KERNELS} if n_mels else {}
+    return DS2(DS2Config(n_features=n_features, n_classes=N_CLASSES, hidden=hidden, n_layers=n_layers,
+                         conv_channels=conv_channels, **kernels))
+
+
 def _load(dataset: str, data_dir, n_train: int, n_val: int, seed: int, sample_rate: int | None):
     """(train, val) utterances of ``dataset``."""
     if dataset == "espeak":
@@ -194,7 +209,7 @@ def _load(dataset: str, data_dir, n_train: int, n_val: int, seed: int, sample_ra
 def make_speech_task(dataset: str = "espeak", data_dir=None, n_train: int = 2000, n_val: int = 200,
                      seed: int = 0, ds2_layers: int = 4,
                      conv_channels: int = 32, sample_rate: int | None = None,
-                     search_metric: str = "val_cer") -> SpeechTask:
+                     search_metric: str = "val_cer", n_mels: int | None = None) -> SpeechTask:
     """Build a :class:`SpeechTask`.
 
     Parameters
@@ -215,8 +230,10 @@ def make_speech_task(dataset: str = "espeak", data_dir=None, n_train: int = 2000
         Audio rate: default 16 kHz for eSpeak, the files' own rate for real data.
     search_metric : {"val_cer", "val_loss"}
         The metric early stopping minimises (see :class:`SpeechTask`).
+    n_mels : int, optional
+        Mel bands of the features; ``None``: linear STFT bins.
     """
     check_choice("dataset", dataset, DATASETS)
     train, val = _load(dataset, data_dir, n_train, n_val, seed, sample_rate)
     return SpeechTask(f"speech-{dataset}", train, val, ds2_layers, conv_channels,
-                      search_metric)
+                      search_metric, n_mels)

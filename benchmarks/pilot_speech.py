@@ -1,0 +1,92 @@
+"""Pilot runs that size the speech chapter's laptop profile.
+
+Each variant is a full settings dict of :data:`scaling_core.experiments.speech.SCALES`
+run through the chapter's own sweeps (the model search, then the fixed DS2 widths) into
+a scratch store (``results/scratch/pilot-speech-<variant>.sqlite``, ignored by git), so a
+pilot costs what the chapter would. It prints each family's winner per shard (how it
+stopped, its epochs) and one summary row per variant: wall time, trials, each curve's
+verdict (power-law span in decades, capped winners) and winners pinned at the grid's
+largest width. Usage::
+
+    python benchmarks/pilot_speech.py mel40 --search-only
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import time
+
+from pilots import parser, print_summary, scratch_store, verdict_cells
+
+from scaling_core.experiments import curves, speech
+from scaling_core.experiments.contract import configure
+from scaling_core.sweep.shard_baselines import shard_baselines
+
+LAPTOP = speech.SCALES["laptop"]
+
+
+def variant(**changes) -> dict:
+    settings = copy.deepcopy(LAPTOP)
+    settings.update(changes)
+    return settings
+
+
+def trainer(patience=3, max_epochs=1000, max_steps=1_000_000, min_eval_steps=25):
+    return {"max_epochs": max_epochs, "max_steps": max_steps, "patience": patience,
+            "min_eval_steps": min_eval_steps, "grad_clip": 5.0}
+
+
+VARIANTS = {
+    "current": variant(),
+    # 40 mel bands (a 2.5x cheaper DS2 step), 45 s to 96 min of audio, caps out of reach
+    "mel40": variant(
+        data={"espeak": {"n_train": 4400, "n_val": 300, "shard_seconds": (45, 5760)},
+              "fsdd": LAPTOP["data"]["fsdd"]},
+        n_mels=40,
+        searches=[speech._search("ds2", [32, 64], [0.0, 0.5], 3e-3, [16], max_size=256)],
+        trainer=trainer()),
+    # the attention model alone on the same front end, 45 s to 24 min of audio, one worker
+    "mel40-attention": variant(
+        data={"espeak": {"n_train": 4400, "n_val": 300, "shard_seconds": (45, 1440)},
+              "fsdd": LAPTOP["data"]["fsdd"]},
+        n_mels=40, workers=1,
+        searches=[speech._search("attention", [32, 64], [0.0, 0.5], 3e-3, [16], max_size=256)],
+        trainer=trainer()),
+}
+
+
+def main() -> None:
+    command = parser(__doc__, VARIANTS)
+    command.add_argument("--search-only", action="store_true", help="skip the fixed-width sweeps")
+    args = command.parse_args()
+    summary = []
+    for name in args.variants:
+        settings = VARIANTS[name]
+        config = dataclasses.replace(configure("speech", "laptop", args.seed), settings=settings)
+        specs = speech.sweep_specs(config)[:1 if args.search_only else None]
+        store = scratch_store("speech", name)
+        start = time.time()
+        frames = [curves.run(spec, store, "cpu", settings["workers"], progress=True) for spec in specs]
+        seconds = time.time() - start
+        baselines = shard_baselines(specs[0], store)
+        best, verdicts = speech.composite_curves(frames[0], config, baselines)
+        columns = ["shard_units", "size", "lr", speech.METRIC, "val_loss", "stop_reason", "epochs",
+                   "best_epoch", "wall_time", "in_fit"]
+        print(f"\n## {name}: {sum(len(f) for f in frames)} trials in {seconds:.0f} s")
+        for family, rows in best.items():
+            print(f"\n{family}: {verdicts[family].kind}")
+            print(rows[[c for c in columns if c in rows]].to_string(index=False))
+            top = max(s["max_size"] for s in settings["searches"] if s["family"] == family)
+            summary.append((f"{name} {family}", seconds, sum(len(f) for f in frames), verdicts[family],
+                            int((rows["size"] >= top).sum()), len(rows)))
+        for spec, frame in zip(specs[1:], frames[1:]):
+            print(f"\n{spec.name}")
+            print(frame.sort_values("shard_units")[[c for c in columns if c in frame]].to_string(index=False))
+    print_summary(["variant", "wall s", "trials", "verdict", "decades", "capped winners", "pinned winners"],
+                  [[name, f"{seconds:.0f}", n, *verdict_cells(v), f"{pinned}/{shards}"]
+                   for name, seconds, n, v, pinned, shards in summary])
+
+
+if __name__ == "__main__":
+    main()
