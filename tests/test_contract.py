@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+import sqlite3
 from pathlib import Path
 
 import pytest
@@ -102,6 +103,13 @@ def test_the_chapter_says_whether_its_store_is_current(tmp_path, monkeypatch):
     assert contract.code_note(config) == ""  # no store yet
     assert sweep_main(["run", "--experiment", "methodology", "--profile", "smoke", "--quiet"]) == 0
     assert contract.code_note(config) == "Every stored trial of this run was made by today's code."
+    store = tmp_path / "results" / "methodology" / "mnist1d-smoke.sqlite"
+    with sqlite3.connect(store) as db:  # as a store is committed: its log in the file, rollback journal
+        db.execute("PRAGMA journal_mode = DELETE")
+    db.close()
+    committed = store.read_bytes()
+    contract.code_note(config)
+    assert store.read_bytes() == committed  # reading rewrites nothing (a writer would turn on its log)
     monkeypatch.setattr(SweepSpec, "code_files", lambda self: {"scaling_core/sweep/trainer.py": "0" * 16})
     note = contract.code_note(config)
     assert note.startswith("Made by earlier code: 1 of the chapter's 1 sweeps") and "`scaling_core/sweep/trainer.py`" in note

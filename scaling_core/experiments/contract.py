@@ -132,7 +132,7 @@ def code_note(config: ChapterConfig) -> str:
     path = chapter_module(config.chapter).store(config)
     if path is None or not path.exists():
         return ""
-    with Store(path) as store:
+    with Store(path, readonly=True) as store:  # a writer would rewrite a committed file's header
         specs = all_sweep_specs(config, store)
         incomplete = [spec.name for spec in specs if completed_record(store, spec) is None]
         stale = [s for s in (staleness(store, spec) for spec in specs) if s is not None]
