@@ -290,7 +290,8 @@ def paper_only_note(config: ChapterConfig) -> str:
 def comparison_sentence(fits: dict, judged: dict[str, verdicts.Verdict], config: ChapterConfig) -> str:
     """The attention model's exponent and its difference from DS2's, or why there is none at this profile."""
     if "attention" not in fits:
-        return paper_only_note(config) + " With one family there is no second exponent to compare."
+        return ("The attention model is not trained at this profile (see above), so there is no second "
+                "exponent to compare.")
     fit = fits["attention"]
     difference = exponent_difference(fits["ds2"], fit)
     return (f"The attention model gives {fit.beta_:.3f} ({fit.beta_ci_[0]:.3f} to {fit.beta_ci_[1]:.3f}); "
