@@ -13,11 +13,10 @@ largest width. Usage::
 
 from __future__ import annotations
 
-import copy
 import dataclasses
 import time
 
-from pilots import parser, print_summary, scratch_store, verdict_cells
+from pilots import parser, print_summary, scratch_store, variant_of, verdict_cells
 
 from scaling_core.experiments import curves, methodology
 from scaling_core.experiments.contract import configure
@@ -27,9 +26,7 @@ LAPTOP = methodology.SCALES["laptop"]
 
 
 def variant(**changes) -> dict:
-    settings = copy.deepcopy(LAPTOP)
-    settings.update(changes)
-    return settings
+    return variant_of(LAPTOP, **changes)
 
 
 def search(grid, samples=2, growth=(0.0, 0.5, 1.0), family="mlp"):

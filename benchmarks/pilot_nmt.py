@@ -13,11 +13,10 @@ width's floor. Usage::
 
 from __future__ import annotations
 
-import copy
 import dataclasses
 import time
 
-from pilots import parser, print_summary, scratch_store, verdict_cells
+from pilots import converging_trainer, parser, print_summary, scratch_store, variant_of, verdict_cells
 
 from scaling_core.experiments import curves, nmt
 from scaling_core.experiments.contract import configure
@@ -27,14 +26,7 @@ LAPTOP = nmt.SCALES["laptop"]
 
 
 def variant(**changes) -> dict:
-    settings = copy.deepcopy(LAPTOP)
-    settings.update(changes)
-    return settings
-
-
-def trainer(patience=4, max_epochs=400, max_steps=100_000, min_eval_steps=25):
-    return {"max_epochs": max_epochs, "max_steps": max_steps, "patience": patience,
-            "min_eval_steps": min_eval_steps, "grad_clip": 5.0}
+    return variant_of(LAPTOP, **changes)
 
 
 VARIANTS = {
@@ -45,7 +37,7 @@ VARIANTS = {
         data={"g2p": {"max_verses": None, "val_size": 2000}, "multi30k": {"vocab_size": 4000, "val_size": 1014}},
         shard_sizes={"min_units": 4_000, "max_units": 256_000, "factor": 2},
         search=nmt._search((32, 64), (0.0, 0.25), 1, (2e-3, 6e-3), (64,), 128),
-        fixed_widths=[16, 32, 64], trainer=trainer()),
+        fixed_widths=[16, 32, 64], trainer=converging_trainer(4, 400, 100_000)),
 }
 
 

@@ -13,11 +13,10 @@ largest width. Usage::
 
 from __future__ import annotations
 
-import copy
 import dataclasses
 import time
 
-from pilots import parser, print_summary, scratch_store, verdict_cells
+from pilots import converging_trainer, parser, print_summary, scratch_store, variant_of, verdict_cells
 
 from scaling_core.experiments import curves, speech
 from scaling_core.experiments.contract import configure
@@ -27,14 +26,7 @@ LAPTOP = speech.SCALES["laptop"]
 
 
 def variant(**changes) -> dict:
-    settings = copy.deepcopy(LAPTOP)
-    settings.update(changes)
-    return settings
-
-
-def trainer(patience=3, max_epochs=1000, max_steps=1_000_000, min_eval_steps=25):
-    return {"max_epochs": max_epochs, "max_steps": max_steps, "patience": patience,
-            "min_eval_steps": min_eval_steps, "grad_clip": 5.0}
+    return variant_of(LAPTOP, **changes)
 
 
 VARIANTS = {
@@ -45,14 +37,14 @@ VARIANTS = {
               "fsdd": LAPTOP["data"]["fsdd"]},
         n_mels=40,
         searches=[speech._search("ds2", [32, 64], [0.0, 0.5], 3e-3, [16], max_size=256)],
-        trainer=trainer()),
+        trainer=converging_trainer(3, 1000, 1_000_000)),
     # the attention model alone on the same front end, 45 s to 24 min of audio, one worker
     "mel40-attention": variant(
         data={"espeak": {"n_train": 4400, "n_val": 300, "shard_seconds": (45, 1440)},
               "fsdd": LAPTOP["data"]["fsdd"]},
         n_mels=40, workers=1,
         searches=[speech._search("attention", [32, 64], [0.0, 0.5], 3e-3, [16], max_size=256)],
-        trainer=trainer()),
+        trainer=converging_trainer(3, 1000, 1_000_000)),
 }
 
 

@@ -9,6 +9,7 @@ rows go into the chapter's reproduction notes.
 from __future__ import annotations
 
 import argparse
+import copy
 import sys
 from pathlib import Path
 
@@ -43,3 +44,16 @@ def print_summary(headers: list[str], rows: list[list]) -> None:
 def verdict_cells(verdict) -> list[str]:
     """A verdict's kind, decades of its power-law region and capped winners, as summary cells."""
     return [verdict.kind, f"{verdict.decades:.2f}", f"{verdict.capped}/{verdict.judged}"]
+
+
+def variant_of(base: dict, **changes) -> dict:
+    """A deep copy of a chapter's settings ``base`` with ``changes`` applied (top-level keys)."""
+    settings = copy.deepcopy(base)
+    settings.update(changes)
+    return settings
+
+
+def converging_trainer(patience: int, max_epochs: int, max_steps: int, min_eval_steps: int = 25) -> dict:
+    """Trainer settings that stop on validation: the caps given are meant to stay out of reach."""
+    return {"max_epochs": max_epochs, "max_steps": max_steps, "patience": patience,
+            "min_eval_steps": min_eval_steps, "grad_clip": 5.0}

@@ -166,7 +166,7 @@ def test_a_family_left_out_of_a_profile_is_priced_and_not_compared(trials, paper
     assert note.startswith("The attention model is trained at the paper profile only")
     minutes = [float(w) for w in note.replace(",", "").split() if w.replace(".", "").isdigit()]
     assert minutes[0] > minutes[-1] > 0  # its search costs more than the DS2 search the profile runs
-    assert experiment.comparison_sentence(fits, judged, laptop).endswith("no second exponent to compare.")
+    assert experiment.comparison_sentence(fits, judged).endswith("no second exponent to compare.")
     assert experiment.paper_only_note(paper_cfg) == ""  # the paper profile trains both
 
 
