@@ -39,7 +39,6 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from scaling_core.models.attention_asr import AttentionASR, AttentionASRConfig  # noqa: E402
-from scaling_core.models.ds2 import DS2, DS2Config  # noqa: E402
 from scaling_core.models.lstm_lm import LSTMConfig, LSTMLanguageModel  # noqa: E402
 from scaling_core.models.resnet import ResNet, ResNetConfig  # noqa: E402
 from scaling_core.models.rhn import RHNConfig, RHNLanguageModel  # noqa: E402
@@ -48,6 +47,7 @@ from scaling_core.step_counts import (  # noqa: E402
     classification_loss, next_token_loss, speech_loss, translation_loss,
 )
 from scaling_core.sweep.stacked import ModelStack, StackedOptimizer, clip_member_grads  # noqa: E402
+from scaling_core.tasks.speech import build_ds2  # noqa: E402
 from scaling_core.models.mnist1d_nets import MLP, ConvNet  # noqa: E402
 
 
@@ -73,11 +73,11 @@ SHAPES = {
                   audio=dict(batch=3, frames=40, features=41, chars=8), ds2_layers=2, conv=4,
                   sizes=dict(mlp=(16,), cnn=(4,), resnet1d=(0.125,), resnet2d=(0.125,), lstm2=(8,), lstm4=(),
                              rhn5=(8,), rhn10=(8,), seq2seq=(16,), ds2=(8,), attention=(8,))),
-    # the laptop profile's batch shapes and widths (KJV words and characters, g2p, 8 kHz eSpeak)
+    # the laptop profile's batch shapes and widths (KJV words and characters, g2p, 8 kHz eSpeak on 40 mel bands)
     "laptop": dict(mnist_batch=48, res_batch=48, cifar_batch=48, cifar_side=32,
                    word=dict(vocab=2000, batch=20, steps=80), char=dict(vocab=98, batch=32, steps=150),
                    s2s=dict(vocab=60, batch=64, src_len=28, tgt_len=26),
-                   audio=dict(batch=16, frames=142, features=81, chars=21), ds2_layers=1, conv=8,
+                   audio=dict(batch=16, frames=142, features=40, chars=21), n_mels=40, ds2_layers=1, conv=8,
                    sizes=dict(mlp=(16, 128), cnn=(8, 32), resnet1d=(0.0625, 0.25), resnet2d=(0.0625,), lstm2=(16, 64),
                               lstm4=(32,), rhn5=(16, 64), rhn10=(16, 64), seq2seq=(32, 128), ds2=(32, 128),
                               attention=(48,))),
@@ -161,8 +161,7 @@ def recipes(shapes: str = "paper") -> list[Recipe]:
                           s2s["batch"] * s2s["tgt_len"], "tokens", clip=5.0))
     seconds = audio["batch"] * audio["frames"] * 0.01
     for h in sizes["ds2"]:
-        out.append(Recipe("ds2", h, lambda h=h: DS2(DS2Config(n_features=n_feat, hidden=h, n_layers=layers,
-                                                              conv_channels=conv)),
+        out.append(Recipe("ds2", h, lambda h=h: build_ds2(n_feat, h, layers, conv, z.get("n_mels")),
                           speech(**audio), speech_loss, seconds, "seconds", clip=5.0))
     for h in sizes["attention"]:
         out.append(Recipe("attention", h, lambda h=h: AttentionASR(AttentionASRConfig(n_features=n_feat, hidden=h)),

@@ -48,3 +48,12 @@ def test_independent_sweeps_run_together_store_what_they_store_alone(tmp_path):
     for t, a in zip(together, alone):
         assert list(t["key"]) == list(a["key"])
         assert list(t["val_error"]) == list(a["val_error"])
+
+
+def test_training_time_counts_a_shared_trial_once_and_spans_first_start_to_last_end():
+    trials = pd.DataFrame({
+        "key": ["a", "a", "b", "c"], "sweep": ["s", "t", "s", "s"], "status": ["done", "done", "done", "failed"],
+        "wall_time": [60.0, 60.0, 120.0, 999.0], "started_at": [100.0, 100.0, 130.0, 90.0],
+        "finished_at": [160.0, 160.0, 250.0, 1089.0]})
+    time = curves.training_time(trials)
+    assert time == {"trials": 2, "trial_minutes": 3.0, "span_minutes": 2.5}

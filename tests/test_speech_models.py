@@ -6,7 +6,10 @@ import pytest
 import torch
 
 from scaling_core.models.attention_asr import END, IGNORE, AttentionASR, AttentionASRConfig, output_targets
-from scaling_core.models.ds2 import DS2, DS2Config, greedy_ctc_decode
+from torch import nn
+from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
+
+from scaling_core.models.ds2 import DS2, BiLSTMStack, DS2Config, greedy_ctc_decode, reverse_within_lengths
 
 N_FEATURES = 41
 
@@ -61,6 +64,29 @@ def test_ds2_padding_does_not_change_an_utterance():
     alone, _ = model(features[1:, :45], lengths[1:])
     padded, _ = model(features, lengths)
     assert torch.allclose(alone[0], padded[1, :23], atol=1e-5)
+
+
+def test_reverse_within_lengths_flips_each_sequence_and_keeps_its_padding():
+    x = torch.arange(10.0).reshape(2, 5, 1)
+    flipped = reverse_within_lengths(x, torch.tensor([5, 3]))
+    assert flipped[..., 0].tolist() == [[4, 3, 2, 1, 0], [7, 6, 5, 8, 9]]
+    assert torch.equal(reverse_within_lengths(flipped, torch.tensor([5, 3])), x)
+
+
+def test_bilstm_stack_equals_a_packed_bidirectional_lstm():
+    """Two dense one-directional LSTMs per layer give nn.LSTM(bidirectional=True)'s packed outputs."""
+    torch.manual_seed(0)
+    packed_lstm = nn.LSTM(5, 7, num_layers=2, batch_first=True, bidirectional=True)
+    stack = BiLSTMStack(5, 7, 2)
+    for layer in range(2):
+        for lstms, suffix in ((stack.forward_lstms, ""), (stack.backward_lstms, "_reverse")):
+            for name in ("weight_ih", "weight_hh", "bias_ih", "bias_hh"):
+                getattr(lstms[layer], name + "_l0").data.copy_(getattr(packed_lstm, f"{name}_l{layer}{suffix}"))
+    x, lengths = torch.randn(3, 6, 5), torch.tensor([6, 2, 4])
+    x[1, 2:], x[2, 4:] = 9.0, -9.0  # padding that must not leak into the outputs
+    packed, _ = packed_lstm(pack_padded_sequence(x, lengths, batch_first=True, enforce_sorted=False))
+    expected, _ = pad_packed_sequence(packed, batch_first=True, total_length=6)
+    assert torch.allclose(stack(x, lengths), expected, atol=1e-6)
 
 
 @pytest.mark.parametrize("hidden, layers", [(16, 1), (16, 2), (32, 4)])

@@ -226,3 +226,17 @@ def fit_row(name: str, fit, best: pd.DataFrame, unit: str, verdict: verdicts.Ver
         row.update(verdict=verdict.text, capped_share=verdict.capped_share,
                    improving_share=verdict.improving_share, below_baseline=verdict.below_baseline)
     return row
+
+
+def training_time(trials: pd.DataFrame) -> dict:
+    """What training the trials took: ``trials`` (distinct), ``trial_minutes`` and ``span_minutes``.
+
+    ``trial_minutes`` sums each trial's own wall time once (a trial listed under several
+    sweeps counts once); ``span_minutes`` runs from the first trial's start to the last
+    trial's end, which is the run's wall time when the store was made in one go (trials
+    on several workers overlap, pauses between resumed runs count).
+    """
+    done = trials.drop_duplicates("key")
+    done = done[done["status"] == "done"]
+    return {"trials": len(done), "trial_minutes": float(done["wall_time"].sum()) / 60,
+            "span_minutes": float(done["finished_at"].max() - done["started_at"].min()) / 60}

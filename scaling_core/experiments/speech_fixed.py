@@ -1,4 +1,4 @@
-"""Fig. 5 (right) of the speech chapter: fixed DS2 widths on every shard, and their floors.
+r"""Fig. 5 (right) of the speech chapter: fixed DS2 widths on every shard, and their floors.
 
 Each width's curve is fitted with :math:`\epsilon(m) = \alpha m^{\beta} + \gamma`; the plateau
 onset is where the two terms are equal. Re-exported by :mod:`scaling_core.experiments.speech`,

@@ -18,6 +18,11 @@ FIT_FROM_SECONDS = 90
 """Shards below 90 s of audio lie in the small-data region at laptop scale (CER near 1);
 the power-law fits of every profile use the shards from 90 s up."""
 
+EVALUATIONS_TO_BEST = 15
+"""Median evaluations before the best one over the 35 trials of the converged laptop store
+(every one stopped early; quartiles 9 and 20), for the cost model's step counts
+(:func:`scaling_core.cost.evaluations_to_best`)."""
+
 
 def _search(family, grid, growth, lr, batch, samples=1, max_size=1024):
     """A search in the engine's vocabulary; ``lr`` is a (low, high) range or one value."""
@@ -56,16 +61,18 @@ SCALES = {
                     "grad_clip": 5.0},
         "fit_from": FIT_FROM_SECONDS, "bootstrap": 1000, "workers": 2,
     },
-    # one GPU: 3 minutes to 6.4 hours (2.1 orders of magnitude), 2-layer DS2 on 40 mel bands of 8 kHz
-    # audio and attention; cut to fit: see the README's table of paper-profile estimates
+    # one GPU: 90 s to 3.2 hours of audio (2.1 orders of magnitude), 2-layer DS2 on 40 mel bands
+    # and the attention model, trained to early stopping (caps out of reach), batches of 64; sized
+    # with the cost model (`scaling-core cost speech -p profile paper`): the DS2 search and fixed
+    # widths about 8.5 H200-minutes, the attention search about 19 more (see the README)
     "paper": {
-        "data": {"espeak": {"n_train": 20000, "n_val": 500, "shard_seconds": (180, 23040)},
+        "data": {"espeak": {"n_train": 8800, "n_val": 300, "shard_seconds": (90, 11520)},
                  "fsdd": {"n_train": 2700, "n_val": 300, "shard_seconds": (22.5, 720)}},
         "sample_rate": 8000, "n_mels": 40, "ds2_layers": 2, "conv_channels": 16, "stop_on": "val_loss",
-        "searches": [_search("ds2", [32, 64, 128], [0.0, 0.5], (3e-4, 3e-3), [32], 2, 256),
-                     _search("attention", [32, 64, 128], [0.0, 0.5], (3e-4, 3e-3), [32], 2, 256)],
-        "fixed_sizes": [32, 64, 128], "fixed_lr": 1e-3, "fixed_batch": 32,
-        "trainer": {"max_epochs": 40, "max_steps": 60000, "min_eval_steps": 200, "patience": 5,
+        "searches": [_search("ds2", [64, 128], [0.0, 0.5], 2e-3, [64], max_size=512),
+                     _search("attention", [64, 128], [0.0, 0.5], 2e-3, [64], max_size=512)],
+        "fixed_sizes": [32, 64, 128], "fixed_lr": 2e-3, "fixed_batch": 64,
+        "trainer": {"max_epochs": 1000, "max_steps": 10_000_000, "min_eval_steps": 25, "patience": 3,
                     "grad_clip": 5.0},
         "fit_from": FIT_FROM_SECONDS, "bootstrap": 2000, "workers": 1,
     },

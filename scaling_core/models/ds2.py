@@ -16,8 +16,6 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from scaling_core.models.loop_lstm import run_padded
-
 
 def conv_output_length(length: torch.Tensor | int, kernel: int, stride: int) -> torch.Tensor | int:
     """Output length of a convolution padded by ``kernel // 2`` on both sides."""
@@ -38,16 +36,44 @@ class ConvBlock(nn.Module):
         return F.hardtanh(self.norm(self.conv(x)), 0.0, 20.0)  # (B, C, F', T')
 
 
+def reverse_within_lengths(x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+    """``x`` (B, T, F) with each sequence's first ``lengths[b]`` steps in reverse order, padding in place.
+
+    Applied twice it gives ``x`` back: it maps step :math:`t < L_b` to :math:`L_b - 1 - t`.
+    """
+    steps = torch.arange(x.shape[1], device=x.device)[None]  # (1, T)
+    ends = lengths.to(x.device)[:, None]  # (B, 1)
+    index = torch.where(steps < ends, ends - 1 - steps, steps)  # (B, T)
+    return x.gather(1, index[..., None].expand_as(x))
+
+
 class BiLSTMStack(nn.Module):
-    """Bidirectional LSTM layers of equal width over padded sequences (padding ignored)."""
+    r"""Bidirectional LSTM layers of equal width over padded sequences (padding ignored).
+
+    Each layer runs two one-directional ``nn.LSTM`` s on the dense padded batch: the
+    forward one reads each sequence and then its padding, the backward one reads each
+    sequence reversed within its own length (:func:`reverse_within_lengths`), so it
+    starts at the sequence's last real frame. Their outputs, the backward one turned
+    back, are concatenated to :math:`(B, T, 2h)` and zeroed past each sequence's end.
+    This is ``nn.LSTM(bidirectional=True)`` on packed sequences (same parameters per
+    direction, same outputs up to rounding) without packing: on a CPU a packed LSTM
+    leaves the fused oneDNN kernel and runs step by step, about ten times slower
+    (``benchmarks/speech_costs.py``).
+    """
 
     def __init__(self, input_size: int, hidden: int, n_layers: int):
         super().__init__()
-        self.lstm = nn.LSTM(input_size, hidden, n_layers, batch_first=True, bidirectional=True)
+        sizes = [input_size] + [2 * hidden] * (n_layers - 1)
+        self.forward_lstms = nn.ModuleList(nn.LSTM(size, hidden, batch_first=True) for size in sizes)
+        self.backward_lstms = nn.ModuleList(nn.LSTM(size, hidden, batch_first=True) for size in sizes)
 
     def forward(self, x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
-        out, _ = run_padded(self.lstm, x, lengths)
-        return out  # (B, T, 2 * hidden)
+        valid = (torch.arange(x.shape[1], device=x.device)[None] < lengths.to(x.device)[:, None])[..., None]
+        for ahead, behind in zip(self.forward_lstms, self.backward_lstms):
+            forward_out, _ = ahead(x)  # (B, T, h); wrong only past each end, zeroed below
+            backward_out, _ = behind(reverse_within_lengths(x, lengths))
+            x = torch.cat([forward_out, reverse_within_lengths(backward_out, lengths)], -1) * valid
+        return x  # (B, T, 2 * hidden)
 
 
 def greedy_ctc_decode(log_probs: torch.Tensor, lengths: torch.Tensor, blank: int = 0) -> list[list[int]]:
