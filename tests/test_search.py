@@ -9,7 +9,7 @@ import torch
 
 from scaling_core.sweep.run import best_per_shard, run_sweep
 from scaling_core.sweep.spec import SweepSpec
-from scaling_core.sweep.search import SearchSpec, candidate_sizes, plan_shard
+from scaling_core.sweep.search import SearchSpec, candidate_sizes, independent_of_winners, plan_shard
 from scaling_core.sweep.task import TaskSpec
 from scaling_core.sweep.trainer import TrainerSettings
 
@@ -135,3 +135,28 @@ def test_a_full_search_tries_the_grid_on_every_shard_and_shares_keys_with_the_pr
                                     trainer=trainer), store, progress=False)
     assert set(projected["key"]) <= set(grid["key"])  # every projected trial was one of the grid's: none trained twice
     assert (projected["starts"] == 1).all()
+
+
+def test_which_searches_need_no_winner():
+    assert independent_of_winners(SearchSpec("mlp", grid=(4, 16), mode="full"))
+    assert independent_of_winners(SearchSpec("mlp", grid=(16,), growth=(0.0,)))
+    assert not independent_of_winners(SearchSpec("mlp", grid=(16,), growth=(0.0, 0.5)))
+    assert not independent_of_winners(SearchSpec("mlp", grid=(4, 16), growth=(0.0,)))  # follows the winner
+    assert not independent_of_winners(SearchSpec("mlp", grid=(16,), growth=(0.0,), max_size=8))  # clipped later
+    assert not independent_of_winners(SearchSpec("mlp", grid=(2.5,), growth=(0.0,)))  # rounded later
+
+
+def test_a_fixed_size_sweep_trains_every_shard_at_once_largest_first_with_the_projected_keys(tmp_path):
+    torch.set_num_threads(1)
+    trainer = TrainerSettings(max_epochs=3, patience=2, min_eval_steps=2)
+    store = tmp_path / "s.sqlite"
+    fixed = run_sweep(SweepSpec(name="fixed", task=MNIST1D, shard_sizes=(50, 100, 200),
+                                searches=(SearchSpec("mlp", grid=(8,), growth=(0.0,), samples=1),),
+                                trainer=trainer), store, progress=False)
+    assert fixed["shard"].tolist() == [0, 1, 2] and (fixed["status"] == "done").all()
+    assert fixed.sort_values("started_at")["shard"].tolist() == [2, 1, 0]  # no time budget: largest first
+    # growth 1e-4 projects 8 onto 8 again but needs each winner: planned shard by shard, it finds every trial done
+    projected = run_sweep(SweepSpec(name="projected", task=MNIST1D, shard_sizes=(50, 100, 200),
+                                    searches=(SearchSpec("mlp", grid=(8,), growth=(1e-4,), samples=1),),
+                                    trainer=trainer), store, progress=False)
+    assert set(projected["key"]) == set(fixed["key"]) and (projected["starts"] == 1).all()

@@ -62,8 +62,9 @@ def run_all(specs: list[SweepSpec], store: str | Path, device: str = "cpu", work
             progress: bool = False) -> list[pd.DataFrame]:
     """Run independent sweeps (none reads another's results) together; their trials, in ``specs`` order.
 
-    Each sweep's shards follow one another, so one sweep alone leaves workers idle at every
-    shard boundary; sweeps side by side fill them. On a CPU the ``workers`` (capped at the
+    A model search's shards follow one another, so one search alone leaves workers idle at
+    every shard boundary; sweeps side by side fill them. (A sweep that needs no winner, such
+    as one fixed size, trains all its shards at once and fills the workers by itself.) On a CPU the ``workers`` (capped at the
     cores) are split among the sweeps running at once; on a GPU each sweep gets its own
     processes and stacks on the device. Every trial's result is the one it has when its sweep
     runs alone.

@@ -84,17 +84,15 @@ def run(config: ChapterConfig) -> pd.DataFrame:
     """Run (or resume, or only read) every sweep of the chapter; one row per (sweep, trial).
 
     Sweeps may share trials (same size, optimizer settings and shard): the store trains
-    such a trial once and lists it under each sweep. The model search runs first, alone
-    (side by side with a fixed width, a trial both need could start twice); then the fixed
-    widths, which share no trial with each other, side by side
-    (:func:`~scaling_core.experiments.curves.run_all`): each trains one shard after another,
-    so one alone would keep a single worker busy. The widest, slowest, starts first.
+    such a trial once and lists it under each sweep. The model search runs first (side by
+    side with a fixed width, a trial both need could start twice); then the fixed widths,
+    one after another with every worker: a fixed width needs no winner, so the engine
+    plans all its shards at once and trains the largest first.
     """
     path = store(config)
     search, *fixed = sweep_specs(config)
     searched = curves.run(search, path, config.device, config["workers"])
-    widest_first = curves.run_all(fixed[::-1], path, config.device, config["workers"])
-    frames = [searched, *widest_first[::-1]]
+    frames = [searched] + [curves.run(spec, path, config.device, config["workers"]) for spec in fixed]
     return pd.concat(frames, ignore_index=True)
 
 

@@ -3,7 +3,11 @@
 :func:`run_sweep` walks the shards from smallest to largest. The candidates for
 shard k are projected from the winner on shard k-1 (see
 :mod:`scaling_core.sweep.search`), so shards run one after another while the
-trials of one shard run in parallel. Every trial is recorded, winners or not.
+trials of one shard run in parallel. A sweep whose searches need no winner (a full
+grid, or one fixed size: :func:`~scaling_core.sweep.search.independent_of_winners`)
+plans every shard first and trains all its trials together, the largest shards first
+so that the workers stay busy to the end (the smallest first under a time budget, so
+that a cut loses the least). Every trial is recorded, winners or not.
 
 Resume comes from the store: a trial whose key is already ``done`` or ``failed``
 is not run again, and an unfinished one (killed while ``running``) is rerun. Drivers
@@ -40,7 +44,7 @@ from scaling_core.sweep.budget import TimeBudgetExceeded, current_deadline
 from scaling_core.sweep.executors import LocalExecutor
 from scaling_core.sweep.keys import config_key, files_version, git_commit, trial_key, trial_seed
 from scaling_core.sweep.records import completed_record, staleness, sweep_trials
-from scaling_core.sweep.search import plan_shard
+from scaling_core.sweep.search import independent_of_winners, plan_shard
 from scaling_core.sweep.shard_baselines import shard_baselines
 from scaling_core.sweep.spec import SweepSpec
 from scaling_core.sweep.store import FINISHED, POLL_SECONDS, EmptyStoreError, Store, owner_id
@@ -165,6 +169,8 @@ class _Sweep:
         with tqdm(total=self._expected_trials(), disable=not progress, desc=self.spec.name, unit="trial",
                   file=sys.__stderr__ or sys.stderr) as bar, self.store.heartbeat(self.owner):
             try:
+                if all(independent_of_winners(search) for search in self.spec.searches):
+                    return self._run_at_once(bar)
                 for shard in self.shards:
                     self._check_budget(bar)
                     jobs, rows = self._plan(shard, winners)
@@ -176,6 +182,22 @@ class _Sweep:
             finally:  # stopped by an error too: what this driver held is free for the next at once
                 self.store.unclaim(self.owner)
         return keys
+
+    def _run_at_once(self, bar) -> list[str]:
+        """Plan every shard (each search keeps its one size, or its full grid), then train all the trials."""
+        self._check_budget(bar)
+        jobs: list[Trial] = []
+        winners: dict[str, tuple[float, float]] = {}
+        for shard in self.shards:
+            planned, rows = self._plan(shard, winners)
+            self.store.add(rows)
+            jobs += planned
+            winners = {search.family: (float(search.grid[0]), shard.units) for search in self.spec.searches}
+        largest_first = self.deadline is None  # run_sweep set it from the ambient budget too
+        order = sorted(jobs, key=lambda job: job.shard_units, reverse=largest_first)
+        if self._run_jobs(order, bar):
+            self._check_budget(bar, cut=True)
+        return [job.key for job in jobs]
 
     def _check_budget(self, bar, cut: bool = False) -> None:
         if cut or (self.deadline is not None and time.time() >= self.deadline):

@@ -119,6 +119,21 @@ def candidate_sizes(
     return sorted(sizes)
 
 
+def independent_of_winners(spec: SearchSpec) -> bool:
+    """Whether ``spec`` plans every shard without knowing an earlier shard's winner.
+
+    True for a ``"full"`` search, and for one size kept on every shard (growth 0 only, the
+    size inside ``[min_size, max_size]``): its projection is the size itself. Such a search's
+    shards can all be planned, and trained, at once.
+    """
+    if spec.mode == "full":
+        return True
+    sizes = set(spec.grid)
+    if len(sizes) != 1 or set(spec.growth) != {0.0}:
+        return False
+    size = float(next(iter(sizes)))
+    return spec.min_size <= size <= spec.max_size and (not spec.integer_sizes or size == round(size))
+
 def plan_shard(
     spec: SearchSpec,
     shard_index: int,
