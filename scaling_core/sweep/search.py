@@ -134,6 +134,7 @@ def independent_of_winners(spec: SearchSpec) -> bool:
     size = float(next(iter(sizes)))
     return spec.min_size <= size <= spec.max_size and (not spec.integer_sizes or size == round(size))
 
+
 def plan_shard(
     spec: SearchSpec,
     shard_index: int,
