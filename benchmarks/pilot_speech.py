@@ -29,29 +29,22 @@ def variant(**changes) -> dict:
     return variant_of(LAPTOP, **changes)
 
 
+MEL40_DATA = {"espeak": {"n_train": 4400, "n_val": 300, "shard_seconds": (45, 5760)}, "fsdd": LAPTOP["data"]["fsdd"]}
+"""45 s to 96 min of eSpeak audio (FSDD as the profile has it)."""
+CONVERGING = converging_trainer(3, 1000, 1_000_000)
+
+# the attention model alone on the mel40 front end, 45 s to 24 min of audio, one worker
+ATTENTION = variant(data={**MEL40_DATA, "espeak": {**MEL40_DATA["espeak"], "shard_seconds": (45, 1440)}},
+                    n_mels=40, workers=1, searches=[speech.ATTENTION_LAPTOP], trainer=CONVERGING)
+
 VARIANTS = {
     "current": variant(),
     # 40 mel bands (a 2.5x cheaper DS2 step), 45 s to 96 min of audio, caps out of reach
-    "mel40": variant(
-        data={"espeak": {"n_train": 4400, "n_val": 300, "shard_seconds": (45, 5760)},
-              "fsdd": LAPTOP["data"]["fsdd"]},
-        n_mels=40,
-        searches=[speech._search("ds2", [32, 64], [0.0, 0.5], 3e-3, [16], max_size=256)],
-        trainer=converging_trainer(3, 1000, 1_000_000)),
-    # the attention model alone on the same front end, 45 s to 24 min of audio, one worker
-    "mel40-attention": variant(
-        data={"espeak": {"n_train": 4400, "n_val": 300, "shard_seconds": (45, 1440)},
-              "fsdd": LAPTOP["data"]["fsdd"]},
-        n_mels=40, workers=1,
-        searches=[speech._search("attention", [32, 64], [0.0, 0.5], 3e-3, [16], max_size=256)],
-        trainer=converging_trainer(3, 1000, 1_000_000)),
+    "mel40": variant(data=MEL40_DATA, n_mels=40, trainer=CONVERGING,
+                     searches=[speech._search("ds2", [32, 64], [0.0, 0.5], 3e-3, [16], max_size=256)]),
+    "mel40-attention": ATTENTION,
     # the same on two workers, after the LSTMs stopped packing sequences (an attention step about 3x cheaper)
-    "mel40-attention-dense": variant(
-        data={"espeak": {"n_train": 4400, "n_val": 300, "shard_seconds": (45, 1440)},
-              "fsdd": LAPTOP["data"]["fsdd"]},
-        n_mels=40, workers=2,
-        searches=[speech._search("attention", [32, 64], [0.0, 0.5], 3e-3, [16], max_size=256)],
-        trainer=converging_trainer(3, 1000, 1_000_000)),
+    "mel40-attention-dense": variant_of(ATTENTION, workers=2),
 }
 
 
