@@ -33,8 +33,12 @@ PALETTE = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#17becf", "#8
 MAX_WIDTH = 660
 """Widest chart, in pixels, axes and legend included: the book theme's content column is
 about 676 px on a 1280 px wide screen (745 px at 1366, at most 790)."""
-WIDTH, HEIGHT = 380, 280
-"""Plot area of a single chart; its axes and a right-hand legend fit in :data:`MAX_WIDTH`."""
+LEGEND_LABEL_LIMIT = 190
+"""Widest legend label, in pixels (Vega cuts longer ones with an ellipsis)."""
+WIDTH, HEIGHT = MAX_WIDTH - 70 - 40 - LEGEND_LABEL_LIMIT, 280
+"""Plot area of a single chart (360 x 280): what :data:`MAX_WIDTH` leaves beside a y axis of up to
+70 px (title and ticks such as 0.9975) and a right-hand legend (offset and symbol about 40 px,
+labels up to :data:`LEGEND_LABEL_LIMIT`)."""
 REGION_COLORS = {
     "small-data region": PALETTE[1], "small-data": PALETTE[1], "small data": PALETTE[1],
     "power-law fit": PALETTE[0], "power-law": PALETTE[0], "power law": PALETTE[0],
@@ -101,7 +105,7 @@ def theme() -> dict:
             "view": {"stroke": None, "continuousWidth": WIDTH, "continuousHeight": HEIGHT},
             "range": {"category": PALETTE},
             "axis": {"labelFontSize": 12, "titleFontSize": 13, "gridOpacity": 0.4},
-            "legend": {"labelFontSize": 12, "titleFontSize": 12, "labelLimit": 190},
+            "legend": {"labelFontSize": 12, "titleFontSize": 12, "labelLimit": LEGEND_LABEL_LIMIT},
             "title": {"fontSize": 14, "anchor": "start"},
         }
     }

@@ -280,7 +280,7 @@ def _curve_panel(samples: pd.DataFrame, winners: pd.DataFrame, fan: pd.DataFrame
               .mark_rule(color=charts.PALETTE[1]).encode(y="target_error:Q"))
     needed = (_browser_projection(alt.Chart(samples)).transform_aggregate(shard_units="median(data)")
               .mark_rule(color=charts.PALETTE[1], strokeDash=[2, 2]).encode(x="shard_units:Q"))
-    return alt.layer(band, line, points, target, needed).properties(width=380, height=280)
+    return alt.layer(band, line, points, target, needed).properties(width=charts.WIDTH, height=charts.HEIGHT)
 
 
 def calculator_chart(samples: pd.DataFrame, winners: pd.DataFrame, level: float = 0.95,
