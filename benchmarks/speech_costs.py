@@ -4,7 +4,8 @@ Run: ``python benchmarks/speech_costs.py [--profile laptop] [--utterances 200] [
 (``--n-mels 0``: DS2's linear frequency bins instead of the profile's mel bands).
 Prints the synthesis speed (seconds of audio per second and utterances per second)
 and the mean wall time of a training step (forward, backward, Adam) and of an
-evaluation of V for every family and size of the profile's grid.
+evaluation of V for every family and size of the profile's grids (the searches it
+leaves to the paper profile included).
 """
 
 from __future__ import annotations
@@ -71,7 +72,7 @@ def main() -> None:
     task = SpeechTask("bench", train, val, settings["ds2_layers"], settings["conv_channels"],
                       n_mels=settings.get("n_mels") if args.n_mels is None else (args.n_mels or None))
     print(f"features: {task.n_features} per frame")
-    for search in settings["searches"]:
+    for search in settings["searches"] + settings.get("paper_only", []):
         for size in search["grid"]:
             step_cost(task, search["family"], size, search["batch_sizes"][0])
 

@@ -138,16 +138,34 @@ def test_output_targets_append_end_and_ignore_padding():
 
 
 @pytest.mark.parametrize("hidden", [16, 24])
-def test_attention_parameter_count(hidden):
-    model = small_attention(hidden=hidden)
+@pytest.mark.parametrize("input_feed", [False, True])
+def test_attention_parameter_count(hidden, input_feed):
+    model = small_attention(hidden=hidden, input_feed=input_feed)
     h, e = hidden, 8
     encoder = 2 * lstm_params(N_FEATURES, h) + 2 * 2 * lstm_params(2 * h, h)
-    decoder = (29 + 1) * e + lstm_params(e + 2 * h, h) + (2 * h) * h + (3 * h) * 29 + 29
+    decoder_inputs = e + 2 * h if input_feed else e
+    decoder = (29 + 1) * e + lstm_params(decoder_inputs, h) + (2 * h) * h + (3 * h) * 29 + 29
     assert model.num_params() == encoder + decoder
 
 
-def test_attention_loss_is_finite_and_falls_and_decoding_learns_the_batch():
-    model = small_attention(hidden=32)
+@pytest.mark.parametrize("input_feed", [False, True])
+def test_teacher_forced_logits_equal_decoding_one_character_at_a_time(input_feed):
+    model = small_attention(input_feed=input_feed).eval()
+    features, lengths, targets, target_lengths = tiny_batch()
+    with torch.no_grad():
+        together = model(features, lengths, targets, target_lengths)  # (B, U + 1, classes)
+        memory = model.encode(features, lengths)
+        inputs = torch.cat([torch.full((2, 1), model.start_token), targets], 1)
+        carry, one_by_one = model.initial_carry(2, "cpu"), []
+        for u in range(inputs.shape[1]):
+            logits, carry = model.step(inputs[:, u : u + 1], carry, memory)
+            one_by_one.append(logits)
+    torch.testing.assert_close(together, torch.cat(one_by_one, 1), rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("input_feed", [False, True])
+def test_attention_loss_is_finite_and_falls_and_decoding_learns_the_batch(input_feed):
+    model = small_attention(hidden=32, input_feed=input_feed)
     batch = tiny_batch()
     first, last = fit(model, batch, steps=60, lr=1e-2)
     assert torch.isfinite(torch.tensor(first)) and last < 0.2 * first

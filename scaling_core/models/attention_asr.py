@@ -8,6 +8,14 @@ cross-entropy on the output sequence (teacher forcing). Decoding is greedy. The
 model's size is scaled through ``hidden``, the width of the encoder layers (per
 direction) and of the decoder.
 
+The decoder LSTM reads the previous character; its state :math:`s_u` attends over
+the encoder states for the context :math:`c_u`, and :math:`[s_u; c_u]` predicts the
+next character (Luong et al. 2015's global attention). With ``input_feed`` the
+previous context is also fed into the decoder LSTM, as in Listen, Attend and Spell;
+that makes teacher-forced training run step by step (one small kernel sequence per
+character), while without it the whole target runs through one fused LSTM call and
+one batched attention, several times faster on a GPU and on a CPU.
+
 Index 0 (the CTC blank of the shared alphabet, never a character) serves as the
 end-of-sentence token; the start-of-sentence token has its own embedding.
 """
@@ -48,10 +56,10 @@ class PyramidEncoder(nn.Module):
 
 
 class Attention(nn.Module):
-    r"""Scaled dot-product attention of a decoder state over encoder states.
+    r"""Scaled dot-product attention of decoder states over encoder states.
 
-    :math:`e_t = q^\top W_k h_t / \sqrt{d}`, :math:`\alpha = \mathrm{softmax}(e)` over the
-    unpadded frames, context :math:`c = \sum_t \alpha_t h_t`.
+    :math:`e_{ut} = s_u^\top W_k h_t / \sqrt{d}`, :math:`\alpha_u = \mathrm{softmax}_t(e_u)`
+    over the unpadded frames, context :math:`c_u = \sum_t \alpha_{ut} h_t`.
     """
 
     def __init__(self, query_size: int, key_size: int):
@@ -59,9 +67,10 @@ class Attention(nn.Module):
         self.key = nn.Linear(key_size, query_size, bias=False)
 
     def forward(self, query, keys, values, mask) -> torch.Tensor:
-        scores = torch.einsum("bd,btd->bt", query, keys) / math.sqrt(query.shape[-1])  # (B, T)
-        weights = scores.masked_fill(~mask, float("-inf")).softmax(-1)  # (B, T)
-        return torch.einsum("bt,btd->bd", weights, values)  # (B, 2h)
+        # query (B, U, h), keys (B, T, h), values (B, T, 2h), mask (B, T): True on real frames
+        scores = torch.bmm(query, keys.transpose(1, 2)) / math.sqrt(query.shape[-1])  # (B, U, T)
+        weights = scores.masked_fill(~mask[:, None], float("-inf")).softmax(-1)  # (B, U, T)
+        return torch.bmm(weights, values)  # (B, U, 2h)
 
 
 @dataclass
@@ -73,10 +82,11 @@ class AttentionASRConfig:
     pool: int = 2  # max-pooling factor over time between encoder layers
     embedding: int = 64  # character embedding size of the decoder input
     max_output_length: int = 200  # cap on greedy decoding steps
+    input_feed: bool = False  # feed the previous context into the decoder (step-by-step training, slower)
 
 
 class AttentionASR(nn.Module):
-    """Encoder, then a decoder LSTM cell fed the previous character and previous context."""
+    """Encoder, then a decoder LSTM fed the previous character (and, with ``input_feed``, context)."""
 
     def __init__(self, config: AttentionASRConfig):
         super().__init__()
@@ -84,7 +94,8 @@ class AttentionASR(nn.Module):
         h = config.hidden
         self.encoder = PyramidEncoder(config.n_features, h, config.n_encoder_layers, config.pool)
         self.embed = nn.Embedding(config.n_classes + 1, config.embedding)  # + start token
-        self.decoder = nn.LSTMCell(config.embedding + 2 * h, h)
+        decoder_inputs = config.embedding + (2 * h if config.input_feed else 0)
+        self.decoder = nn.LSTM(decoder_inputs, h, batch_first=True)
         self.attention = Attention(h, 2 * h)
         self.head = nn.Linear(h + 2 * h, config.n_classes)
 
@@ -98,18 +109,31 @@ class AttentionASR(nn.Module):
         mask = torch.arange(states.shape[1], device=states.device)[None] < lengths[:, None].to(states.device)
         return states, self.attention.key(states), mask
 
-    def step(self, token, carry, memory):
-        """One decoder step: logits ``(B, classes)`` and the new carry ``(h, c, context)``."""
-        states, keys, mask = memory
-        h, c, context = carry
-        h, c = self.decoder(torch.cat([self.embed(token), context], -1), (h, c))  # (B, h)
-        context = self.attention(h, keys, states, mask)  # (B, 2h)
-        return self.head(torch.cat([h, context], -1)), (h, c, context)
+    def step(self, tokens, carry, memory):
+        """Decode ``tokens`` ``(B, U)``: logits ``(B, U, classes)`` and the new carry ``((h, c), context)``.
 
-    def initial_carry(self, batch: int, device) -> tuple[torch.Tensor, ...]:
+        Without input feeding all ``U`` positions run in one LSTM call and one attention;
+        with it, one position at a time.
+        """
+        states, keys, mask = memory
+        state, context = carry  # (1, B, h) pair, (B, 1, 2h)
+        inputs = self.embed(tokens)  # (B, U, e)
+        if not self.config.input_feed:
+            queries, state = self.decoder(inputs, state)  # (B, U, h)
+            contexts = self.attention(queries, keys, states, mask)  # (B, U, 2h)
+            return self.head(torch.cat([queries, contexts], -1)), (state, contexts[:, -1:])
+        outputs = []
+        for u in range(inputs.shape[1]):
+            query, state = self.decoder(torch.cat([inputs[:, u : u + 1], context], -1), state)  # (B, 1, h)
+            context = self.attention(query, keys, states, mask)  # (B, 1, 2h)
+            outputs.append(torch.cat([query, context], -1))
+        return self.head(torch.cat(outputs, 1)), (state, context)
+
+    def initial_carry(self, batch: int, device) -> tuple:
+        """Zero decoder state and zero context."""
         h = self.config.hidden
-        return (torch.zeros(batch, h, device=device), torch.zeros(batch, h, device=device),
-                torch.zeros(batch, 2 * h, device=device))
+        zeros = torch.zeros(1, batch, h, device=device)
+        return (zeros, zeros), torch.zeros(batch, 1, 2 * h, device=device)
 
     def forward(self, features, lengths, targets, target_lengths) -> torch.Tensor:
         """Teacher-forced logits ``(B, U + 1, classes)`` for targets followed by END."""
@@ -117,11 +141,8 @@ class AttentionASR(nn.Module):
         batch = features.shape[0]
         inputs = torch.cat([torch.full((batch, 1), self.start_token, device=targets.device),
                             targets], 1)  # (B, U + 1)
-        carry, logits = self.initial_carry(batch, features.device), []
-        for u in range(inputs.shape[1]):
-            step_logits, carry = self.step(inputs[:, u], carry, memory)
-            logits.append(step_logits)
-        return torch.stack(logits, 1)  # (B, U + 1, classes)
+        logits, _ = self.step(inputs, self.initial_carry(batch, features.device), memory)
+        return logits  # (B, U + 1, classes)
 
     def loss(self, features, lengths, targets, target_lengths) -> torch.Tensor:
         """Mean cross-entropy per output token (characters and the final END)."""
@@ -143,8 +164,8 @@ class AttentionASR(nn.Module):
         frames = memory[2].sum(1)  # (B,) encoder frames per utterance
         finished = torch.zeros(batch, dtype=torch.bool, device=device)
         for position in range(self.config.max_output_length):
-            logits, carry = self.step(token, carry, memory)
-            token = logits.argmax(-1)  # (B,)
+            logits, carry = self.step(token[:, None], carry, memory)
+            token = logits[:, -1].argmax(-1)  # (B,)
             finished |= frames <= position
             outputs.append(token.masked_fill(finished, END))
             finished |= token == END
