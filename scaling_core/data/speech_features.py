@@ -10,6 +10,7 @@ CTC blank (and the attention decoder's end-of-sentence token).
 
 from __future__ import annotations
 
+import functools
 import re
 from fractions import Fraction
 
@@ -61,6 +62,7 @@ def resample(samples: np.ndarray, rate_in: int, rate_out: int) -> np.ndarray:
     return out.astype(np.float32)
 
 
+@functools.lru_cache(maxsize=8)
 def mel_filterbank(sample_rate: int, n_fft: int, n_mels: int) -> torch.Tensor:
     r"""Triangular mel filters, shape ``(n_fft // 2 + 1, n_mels)``, applied to a power spectrum.
 
@@ -68,9 +70,10 @@ def mel_filterbank(sample_rate: int, n_fft: int, n_mels: int) -> torch.Tensor:
     :math:`\mathrm{mel}(f) = 2595 \log_{10}(1 + f / 700)` between 0 Hz and the Nyquist
     frequency; filter :math:`k` rises linearly from centre :math:`k - 1` to 1 at centre
     :math:`k` and falls to 0 at centre :math:`k + 1` (peak height 1, no area normalisation).
+    Built once per ``(sample_rate, n_fft, n_mels)`` and shared (read-only) by every utterance.
     """
     if n_mels < 1:
-        raise ValueError(f"parameter 'n_mels' must be a positive integer; got {n_mels}")
+        raise ValueError(f"parameter 'n_mels' got {n_mels!r}; allowed: a positive integer")
     to_mel = lambda f: 2595.0 * np.log10(1.0 + f / 700.0)  # noqa: E731
     to_hz = lambda m: 700.0 * (10.0 ** (m / 2595.0) - 1.0)  # noqa: E731
     centres = to_hz(np.linspace(0.0, to_mel(sample_rate / 2), n_mels + 2))
