@@ -14,7 +14,8 @@ next character (Luong et al. 2015's global attention). With ``input_feed`` the
 previous context is also fed into the decoder LSTM, as in Listen, Attend and Spell;
 that makes teacher-forced training run step by step (one small kernel sequence per
 character), while without it the whole target runs through one fused LSTM call and
-one batched attention, several times faster on a GPU and on a CPU.
+one batched attention: a training step 1.5 to 1.8 times faster on one CPU core at the
+laptop's widths, and a few kernels instead of a few per character on a GPU.
 
 Index 0 (the CTC blank of the shared alphabet, never a character) serves as the
 end-of-sentence token; the start-of-sentence token has its own embedding.
