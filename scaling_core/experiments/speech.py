@@ -27,8 +27,8 @@ from scaling_core.experiments.speech_fixed import (  # noqa: F401  (re-exported:
     MIN_FLOOR, fixed_size_curves, fixed_sizes_chart, fixed_verdicts, plateau_display, plateau_fits,
     plateau_onset, plateau_table, plateau_verdict, with_baselines)
 from scaling_core.experiments.speech_scales import (  # noqa: F401  (re-exported: names and settings)
-    ATTENTION_LAPTOP, CHAPTER, DATASETS, EVALUATIONS_TO_BEST, FAMILY_NAMES, FIT_FROM_SECONDS, METRIC, SCALES, TABLE1_ROWS,
-    TASK_FACTORY, _search, fixed_sweep_name, search_sweep_name)
+    ATTENTION_LAPTOP, CHAPTER, DATASETS, EVALUATIONS_TO_BEST, FAMILY_NAMES, FIT_FROM_SECONDS, METRIC, SCALES,
+    TABLE1_ROWS, TASK_FACTORY, _search, fixed_sweep_name, search_sweep_name)
 from scaling_core.paths import store_path
 from scaling_core.profiles import ChapterConfig
 from scaling_core.sweep.spec import SweepSpec

@@ -18,9 +18,9 @@ FIT_FROM_SECONDS = 90
 """Shards below 90 s of audio lie in the small-data region at laptop scale (CER near 1);
 the power-law fits of every profile use the shards from 90 s up."""
 
-EVALUATIONS_TO_BEST = 15
-"""Median evaluations before the best one over the 35 trials of the converged laptop store
-(every one stopped early; quartiles 9 and 20), for the cost model's step counts
+EVALUATIONS_TO_BEST = 14
+"""Median evaluations up to the best one over the 37 trials of the converged laptop store
+(every one stopped early; quartiles 9.5 and 20), for the cost model's step counts
 (:func:`scaling_core.cost.evaluations_to_best`)."""
 
 
@@ -63,9 +63,9 @@ SCALES = {
     },
     # one GPU: 90 s to 3.2 hours of audio (2.1 orders of magnitude), 2-layer DS2 on 40 mel bands
     # and the attention model, trained to early stopping (caps out of reach), batches of 64; sized
-    # with the cost model (`scaling-core cost speech -p profile paper`) to about 10.6 H200-minutes:
-    # the DS2 search 3.4 (widths up to 384), the attention search 2.9 (up to 256), the fixed
-    # widths 4.3; with both searches up to 512 it would be 14.4 (see the README)
+    # with the cost model (`scaling-core cost speech -p profile paper`) to about 10.0 H200-minutes:
+    # the DS2 search 3.2 (widths up to 384), the attention search 2.7 (up to 256), the fixed
+    # widths 4.0; with both searches up to 512 it would be 13.6 (see the README)
     "paper": {
         "data": {"espeak": {"n_train": 8800, "n_val": 300, "shard_seconds": (90, 11520)},
                  "fsdd": {"n_train": 2700, "n_val": 300, "shard_seconds": (22.5, 720)}},
