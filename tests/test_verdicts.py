@@ -130,3 +130,17 @@ def test_a_model_size_claim_needs_a_measured_curve_an_interval_inside_zero_one_a
     best, verdict = curves.judged_winners(starved, "val_error")
     size = verdicts.judge_model_size(best, _SizeFit(0.6, 0.5, 0.7), verdict)
     assert size.kind == "not measured" and not size.sublinear and "starved" in size.text
+
+
+def test_a_winner_at_the_grids_cap_is_pinned_even_where_its_shard_tried_one_size():
+    trials = _trials(UNITS, 2.0 * UNITS**-0.3).assign(num_params=np.minimum(np.round(10 * UNITS**0.6), 2500))
+    capped = trials["num_params"] >= 2500  # the projected candidates all clipped to the cap: one size tried
+    others = [trials.assign(key=trials["key"] + tag, num_params=trials["num_params"] * factor,
+                            val_error=trials["val_error"] * 1.1)[~capped] for tag, factor in (("s", 0.5), ("l", 2))]
+    searched = pd.concat([trials, *others])
+    best, measured = curves.judged_winners(searched, "val_error")
+    pinned = verdicts.pinned_winners(best, searched)
+    assert capped.sum() >= 2 and pinned.tolist() == capped.tolist()
+    assert verdicts.judge_model_size(best, _SizeFit(0.6, 0.5, 0.7), measured, trials=searched).kind == "pinned"
+    fixed = _trials(UNITS, 2.0 * UNITS**-0.3)  # one size on every shard: a fixed-size sweep pins nothing
+    assert not verdicts.pinned_winners(curves.judged_winners(fixed, "val_error")[0], fixed).any()

@@ -287,10 +287,11 @@ def judge_model_size(best: pd.DataFrame, size_fit, verdict: Verdict, trials: pd.
     verdict : Verdict
         The learning curve's verdict: without a measured curve, no model-size claim.
     trials : DataFrame, optional
-        Every trial of the sweep. A winner is *pinned* when it is the largest model tried on
-        its shard (of its family) among at least two sizes: the search wanted a larger one
-        than the grid or the projection offered. More than one pinned winner makes the
-        verdict ``"pinned"``.
+        Every trial of the sweep. A winner is *pinned* when it is the largest model its
+        shard tried (of its family, whose search tried several sizes): the search wanted a
+        larger one than the grid or the projection offered, or the grid's cap left it one
+        size (:func:`pinned_winners`). More than one pinned winner makes the verdict
+        ``"pinned"``.
     """
     rows = best[best["in_fit"]]
     low, high = (float(v) for v in size_fit.beta_p_ci_)
@@ -309,13 +310,18 @@ def judge_model_size(best: pd.DataFrame, size_fit, verdict: Verdict, trials: pd.
 
 
 def pinned_winners(best: pd.DataFrame, trials: pd.DataFrame) -> pd.Series:
-    """Which winners are the largest of at least two model sizes tried on their shard (and family)."""
+    """Which winners are the largest model tried on their shard (and family) by a search of several sizes.
+
+    A search tries several sizes; where its projected candidates all clip to one size (the
+    grid's cap), that shard tried one size only, and its winner is pinned there too. A family
+    that only ever tried one size (a fixed-size sweep) pins nothing.
+    """
     done = trials[trials["status"] == "done"]
-    tried = done.groupby(["shard", "family"])["num_params"].agg(["max", "nunique"])
-    keys = pd.MultiIndex.from_frame(best[["shard", "family"]])
-    largest = tried.reindex(keys)
-    return pd.Series((best["num_params"].to_numpy(float) >= largest["max"].to_numpy(float))
-                     & (largest["nunique"].to_numpy(float) > 1), index=best.index)
+    tried = done.groupby(["shard", "family"])["num_params"].max()
+    searched = done.groupby("family")["num_params"].nunique() > 1
+    largest = tried.reindex(pd.MultiIndex.from_frame(best[["shard", "family"]]))
+    return pd.Series((best["num_params"].to_numpy(float) >= largest.to_numpy(float))
+                     & best["family"].map(searched).fillna(False).to_numpy(bool), index=best.index)
 
 
 def claim(verdict: Verdict, what: str = "The learning curve") -> str:
