@@ -24,6 +24,7 @@ from scaling_core.experiments.contract import configure
 from scaling_core.sweep.shard_baselines import shard_baselines
 
 LAPTOP = image.SCALES["laptop"]["mnist1d"]
+TO_1024 = {**copy.deepcopy(LAPTOP), "pool_size": 10_240, "images_per_class": (2, 1024)}
 
 
 def variant(images_per_class=(1, 1024), families=None, trainer=image_scales.CONVERGE, samples=2,
@@ -46,16 +47,18 @@ def with_growth(settings: dict, growth) -> dict:
 
 
 VARIANTS = {
-    "current": copy.deepcopy(LAPTOP),  # the laptop profile: "hard" to 1,024 per class, widths to 3, one draw
+    "current": copy.deepcopy(LAPTOP),  # the laptop profile: "hard" to 2,048 per class, widths to 3, one draw
+    # the previous laptop profile, to 1,024 per class: its top-1 power law spanned 1.2 decades (1.5 on other seeds)
+    "to-1024": TO_1024,
     # harder generator settings (wider shears and scales, more noise), 2-2,048 signals per class; the width may
     # also stay put (growth 0), so a winner can lie inside the widths tried
     "hard": variant((2, 2048), variant="hard", growth=(0.0, 0.25, 0.5)),
     # the same, early stopping on cross-entropy (smoother than top-1 error), widths up to 3 (the first pilot's
     # winners reached 1.5 from 640 signals on), to 1,024 per class
     "hard-xent": variant((2, 1024), variant="hard", growth=(0.0, 0.25, 0.5), max_width=3.0, stop_on="val_xent"),
-    # the laptop profile with wider growth steps (0, 0.375 or 0.75): 3 of its 5 top-1 winners were the widest
+    # the previous laptop profile with wider growth steps (0, 0.375 or 0.75): 3 of its 5 top-1 winners were the widest
     # width their shard tried (g = 0.5), so the search is offered a wider candidate and may still stay put
-    "grow-75": with_growth(LAPTOP, (0.0, 0.375, 0.75)),
+    "grow-75": with_growth(TO_1024, (0.0, 0.375, 0.75)),
 }
 
 

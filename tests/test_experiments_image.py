@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from scaling_core import formatting
 from scaling_core.experiments import curves, verdicts
 from scaling_core.experiments import image as experiment
 from scaling_core.fit.forms import region_boundaries, three_region
@@ -160,6 +161,26 @@ def test_tables_report_the_fits():
     table = experiment.table1(learning, size_fit)
     assert table["paper_beta_g"].tolist() == [-0.309, -0.488, -0.35]
     assert table.loc[0, "beta_p"] == size_fit.beta_p_ and table["beta_p"].iloc[1:].isna().all()
+
+
+def test_the_sentence_past_the_power_law_names_the_floors_start_and_the_winners_above_the_line():
+    alpha, beta, gamma = 4.0, -0.4, 0.15
+    trials = _trials(lambda m: three_region(m, 0.9, alpha, beta, gamma))
+    curve = experiment.metric_curve(trials, "val_top1_error", 10_000, bootstrap=0, region_bootstrap=0)
+    _, true_start = region_boundaries(0.9, alpha, beta, gamma)  # about 3,700 images: inside the shards
+    assert curve.irreducible_start == pytest.approx(true_start, rel=0.3)
+    sentence = experiment.beyond_region(curve)
+    past = curve.best[curve.best["shard_units"] > curve.best.loc[curve.best["in_fit"], "shard_units"].max()]
+    assert len(past) >= 1 and sentence.startswith("Top-1 error: the three-region fit starts the irreducible region")
+    last = past.iloc[-1]
+    line = float(curve.power_law.predict(np.array([last["shard_units"]]))[0])
+    assert last["val_top1_error"] > line  # the floor holds the winner above the power law
+    assert (f"{formatting.number(last['val_top1_error'])} at 1,024 per class "
+            f"(the line: {formatting.number(line)})") in sentence
+    plain = experiment.metric_curve(_trials(lambda m: 0.9 * m**-0.3), "val_top1_error", 10_000, bootstrap=0,
+                                    region_bootstrap=0)
+    assert experiment.beyond_region(plain).endswith(
+        "past this run's largest shard; the power-law region reaches the largest shard.")
 
 
 def test_smallest_good_model_is_the_smallest_within_the_tolerance():

@@ -30,7 +30,7 @@ from scaling_core.experiments.image_scales import (  # noqa: F401  (re-exported:
     CHAPTER, DATASETS, EVALUATIONS_TO_BEST, METRIC_NAMES, METRICS, MIN_ERRORS, NUM_CLASSES, PAPER_BETA_G, PAPER_BETA_P, SCALES,
     SMALL_DATA, TABLE1_ROWS, TASK_FACTORY, UNRESOLVED, WIDTH_GROWTH, best_guess, describe_data, describe_search)
 from scaling_core.experiments.image_tables import (  # noqa: F401  (re-exported: the exponent tables)
-    agreement_sentence, agrees, exponent_table, table1)
+    agreement_sentence, agrees, beyond_region, exponent_table, table1)
 from scaling_core.fit import PowerLawFit, ThreeRegionFit
 from scaling_core.models.resnet import ResNetConfig, expected_num_params
 from scaling_core.paths import store_path

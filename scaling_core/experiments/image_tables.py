@@ -5,10 +5,12 @@ Re-exported by :mod:`scaling_core.experiments.image`, whose names the chapter us
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 
+from scaling_core import formatting
 from scaling_core.experiments import curves, verdicts
-from scaling_core.experiments.image_scales import NUM_CLASSES, PAPER_BETA_G, TABLE1_ROWS
+from scaling_core.experiments.image_scales import METRIC_NAMES, NUM_CLASSES, PAPER_BETA_G, TABLE1_ROWS
 
 
 def agrees(fit, paper_beta: float, verdict: verdicts.Verdict | None) -> bool:
@@ -27,12 +29,47 @@ def exponent_table(learning: dict) -> pd.DataFrame:
         row = curves.fit_row(metric, curve.power_law, curve.best, "images", curve.verdict)
         rows.append({"metric": metric, "best_guess": curve.regions.best_guess_,
                      "small_data_end_per_class": curve.small_data_end / NUM_CLASSES,
+                     "irreducible_start_per_class": (np.nan if curve.irreducible_start is None
+                                                     else curve.irreducible_start / NUM_CLASSES),
                      "three_region_beta": curve.regions.beta_, "points": row["points"],
                      "decades": row["decades"], "beta_g": row["beta_g"], "beta_g_low": row["beta_g_low"],
                      "beta_g_high": row["beta_g_high"], "rel_rmse": row["rel_rmse"],
                      "paper_beta_g": PAPER_BETA_G[metric], "verdict": row.get("verdict", "not judged"),
                      "agrees": agrees(curve.power_law, PAPER_BETA_G[metric], curve.verdict)})
     return pd.DataFrame(rows)
+
+
+def beyond_region(curve) -> str:
+    r"""One sentence on a curve's largest shards: where its irreducible region starts, and the
+    winners past its power-law region beside the power law's line (plain text).
+
+    The three-region fit :math:`\epsilon(m) = \epsilon_0 u / \sqrt{1 + u^2}`,
+    :math:`u = (\alpha m^{\beta} + \gamma) / \epsilon_0`, starts the irreducible region where the
+    power law falls to its floor, :math:`\alpha m^{\beta} = \gamma`.
+    """
+    name = METRIC_NAMES[curve.metric].capitalize()
+    start = curve.irreducible_start
+    largest = float(curve.best["shard_units"].max())
+    if start is None:
+        where = f"{name}: the three-region fit finds no floor in sight"
+    elif start > largest:
+        where = (f"{name}: the three-region fit puts the start of the irreducible region at "
+                 f"{formatting.count(start / NUM_CLASSES)} images per class, past this run's largest shard")
+    else:
+        where = (f"{name}: the three-region fit starts the irreducible region at "
+                 f"{formatting.count(start / NUM_CLASSES)} images per class")
+    fitted = curve.best[curve.best["in_fit"]]
+    if fitted.empty:
+        return where + "."
+    past = curve.best[curve.best["shard_units"] > fitted["shard_units"].max()]
+    if past.empty:
+        return where + "; the power-law region reaches the largest shard."
+    line = curve.power_law.predict(past["shard_units"].to_numpy(float))
+    winners = formatting.join_words([
+        f"{formatting.number(value)} at {formatting.count(units / NUM_CLASSES)} per class (the line: "
+        f"{formatting.number(predicted)})"
+        for units, value, predicted in zip(past["shard_units"], past[curve.metric], line)])
+    return f"{where}; past the power-law region the winners score {winners}."
 
 
 def agreement_sentence(exponents: pd.DataFrame) -> str:
