@@ -180,11 +180,12 @@ def estimate(chapter: str, profile: str, dataset: str | None = None, workers: in
     ``config`` (a :class:`~scaling_core.profiles.ChapterConfig`) prices settings other than
     the profile's own, such as a search the profile leaves out.
     """
+    from scaling_core.experiments.contract import chapter_workers
     from scaling_core.pending import chapter_config
 
     module, profile_config = chapter_config(chapter, profile, dataset)
     config = config or profile_config
-    workers = workers or config.settings.get("workers") or _settings_workers(module, config)
+    workers = workers or chapter_workers(config)
     rows = []
     for spec in module.sweep_specs(config):
         shapes = chapter_shapes(chapter, config, spec)
@@ -206,11 +207,6 @@ def estimate(chapter: str, profile: str, dataset: str | None = None, workers: in
     frame["cpu_minutes"] /= max(1, int(workers))
     frame["trials"] = frame["trials"].round().astype(int)
     return frame
-
-
-def _settings_workers(module, config) -> int:
-    settings = getattr(module, "settings", None)
-    return int(settings(config).get("workers", 1)) if callable(settings) else 1
 
 
 def format_estimate(frame: pd.DataFrame, chapter: str, profile: str) -> str:

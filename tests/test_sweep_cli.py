@@ -85,3 +85,33 @@ def test_a_chapter_sweep_runs_by_experiment_name(tmp_path, capsys):
     assert "methodology-smoke-seed0: 12 trials (12 done, 0 failed)" in capsys.readouterr().out
     assert cli.main(["run", "--experiment", "methodology", "--profile", "huge"]) == 2
     assert "parameter 'profile' got 'huge'" in _error_line(capsys)
+
+
+def _stop_at_the_executor(monkeypatch) -> list:
+    """Make ``sweep run`` record its ``--workers`` and stop before it trains anything."""
+    seen = []
+
+    def stop(args):
+        seen.append(args.workers)
+        raise ValueError("stopped before training")
+
+    monkeypatch.setattr(cli, "_executor", stop)
+    return seen
+
+
+@pytest.mark.parametrize("argv, workers", [
+    (["--experiment", "methodology", "--profile", "laptop"], 2),  # the chapter's own settings
+    (["--experiment", "image", "--profile", "laptop"], 2),  # read through its per-dataset settings
+    (["--experiment", "methodology", "--profile", "smoke"], 1),
+    (["--experiment", "methodology", "--profile", "laptop", "--workers", "3"], 3),
+])
+def test_a_chapters_sweeps_run_with_its_own_workers_unless_told(tmp_path, monkeypatch, argv, workers):
+    seen = _stop_at_the_executor(monkeypatch)
+    assert cli.main(["run", *argv, "--store", str(tmp_path / "s.sqlite"), "--quiet"]) == 2
+    assert seen == [workers]
+
+
+def test_a_yaml_sweep_runs_one_trial_at_a_time_unless_told(tmp_path, monkeypatch):
+    seen = _stop_at_the_executor(monkeypatch)
+    assert cli.main(["run", str(_config(tmp_path)), "--store", str(tmp_path / "s.sqlite"), "--quiet"]) == 2
+    assert seen == [1]

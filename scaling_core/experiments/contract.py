@@ -108,6 +108,16 @@ def configure(
                    datasets=tuple(module.DATASETS), data_dir=data_dir)
 
 
+def chapter_workers(config: ChapterConfig) -> int:
+    """The trials the chapter trains at once on a CPU at its profile: its settings' ``workers``
+    (read through the chapter's ``settings(config)`` where those are per dataset), else 1."""
+    workers = config.settings.get("workers")
+    if workers is None:
+        settings = getattr(chapter_module(config.chapter), "settings", None)
+        workers = settings(config).get("workers") if callable(settings) else None
+    return int(workers or 1)
+
+
 def missing_names(module: ModuleType) -> list[str]:
     """The contract's names ``module`` lacks (empty when it keeps the contract)."""
     return [name for name in CONTRACT if not hasattr(module, name)]

@@ -7,7 +7,8 @@ Run (or resume) a sweep described by a YAML file::
     scaling-core sweep run sweep.yaml --store results/demo.sqlite --workers 2
 
 Run every sweep of a chapter at a profile, into the chapter's own store (through the chapter
-contract, :mod:`scaling_core.experiments.contract`); a stale store is read and reported unless
+contract, :mod:`scaling_core.experiments.contract`), as many trials at once as the chapter's
+profile trains (``--workers`` overrides it); a stale store is read and reported unless
 ``--rerun-stale``::
 
     scaling-core sweep run --experiment word_lm --profile smoke --dataset kjv
@@ -74,7 +75,9 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     runner.add_argument("--retry-failed", action="store_true",
                         help="train again the trials stored as failed (e.g. after a crash of the machine)")
     runner.add_argument("--store", help="results store (default: the chapter's, or results/sweeps/)")
-    runner.add_argument("--workers", type=int, default=1, help="trials at once on a CPU (local executor)")
+    runner.add_argument("--workers", type=int, default=None,
+                        help="trials at once on a CPU (local executor); default: the chapter's own with "
+                             "--experiment, else 1")
     runner.add_argument("--device", action="append", help="torch device; repeat to use several")
     runner.add_argument("--trials-per-device", type=int, default=None,
                         help="processes sharing each GPU (default 2)")
@@ -117,6 +120,10 @@ def _run_action(args: argparse.Namespace) -> int:
     if not specs:
         print(f"chapter {args.experiment!r} trains nothing: it has no sweeps")
         return 0
+    if args.workers is None:
+        from scaling_core.experiments.contract import chapter_workers
+
+        args.workers = chapter_workers(config) if config else 1
     executor = _executor(args)
     ran: dict[str, tuple] = {}
     try:
