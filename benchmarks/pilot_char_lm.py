@@ -43,6 +43,9 @@ VARIANTS = {
     # the laptop profile with a third growth step, so that a winner can lie inside the widths tried (beta_p);
     # seeded with the laptop store's trials, it trains only the new candidates
     "lstm1-grow3": variant("lstm1", (64, 128), shards=(16_000, 512_000), growth=(0.0, 0.25, 0.5)),
+    # the laptop profile since 2026-12-02: the previous one (16k-512k) one doubling smaller, 8k-256k characters,
+    # 1.5 decades; its 512k shard took 66 of its 119 trial-minutes, and the 8k shard lies on the power law
+    "lstm1-8k": variant("lstm1", (64, 128), shards=(8_000, 256_000), fit_from=8_000),
 }
 
 
