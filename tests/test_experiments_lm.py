@@ -295,3 +295,7 @@ def test_word_baseline_note_names_where_the_model_first_beats_the_bigram():
     assert f"from {SHARDS[2]:,.0f} words on (4 of 6 shards)" in note
     assert f"at most {np.log10(SHARDS[-1] / SHARDS[2]):.1f} decades" in note
     assert "nowhere clearly" in word_lm.baseline_note({"lstm2": best.assign(below_baseline=False)})
+    assert "whole training set" not in note
+    whole = word_lm.baseline_note({"lstm2": best}, training_words=8 * SHARDS[-1])  # three more doublings
+    assert (f"whole training set ({8 * SHARDS[-1]:,.0f} words) would add at most 0.9, for "
+            f"{np.log10(8 * SHARDS[-1] / SHARDS[2]):.1f} decades in all") in whole

@@ -300,6 +300,11 @@ def model_sizes_chart(winners: dict, fits: dict) -> alt.Chart:
     return compare.model_sizes_chart(points, lines, UNIT, "Word LMs: best-fit model size")
 
 
+def training_words(config: ChapterConfig) -> int:
+    """Words in the task's training set T (``<eos>`` included), of which every shard is a prefix."""
+    return int(TaskSpec(TASK_FACTORY, task_kwargs(config)).build().example_units().sum())
+
+
 def vocabulary_size(config: ChapterConfig) -> int:
     """Words in the task's vocabulary (``<eos>`` and ``<unk>`` included), built from the data."""
     return len(TaskSpec(TASK_FACTORY, task_kwargs(config)).build().vocab)

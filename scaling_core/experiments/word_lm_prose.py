@@ -36,12 +36,14 @@ def untrained_note(families) -> str:
             "alone; the paper profile trains all three families on the same shards.")
 
 
-def baseline_note(winners: dict) -> str:
-    """Where each trained family's winners first lie clearly below the better of the shard's unigram and bigram.
+def baseline_note(winners: dict, training_words: float | None = None) -> str:
+    r"""Where each trained family's winners first lie clearly below the better of the shard's unigram and bigram.
 
     ``winners``: judged winners (``below_baseline`` per shard, from the verdicts). Below that
     shard the models predict V no better than counting word pairs (the small-data region),
-    so the power-law region can span at most the decades from there to the largest shard.
+    so the power-law region can span at most the decades from there to the largest shard,
+    and at most :math:`\log_{10}(|T| / m_0)` from that shard :math:`m_0` to the whole
+    training set :math:`T` of ``training_words`` words (when given).
     """
     sentences = []
     for family, best in winners.items():
@@ -58,6 +60,10 @@ def baseline_note(winners: dict) -> str:
                          f"{below.min():,.0f} words on ({len(below)} of {len(best)} shards); below that a bigram "
                          f"counted on the same shard predicts V about as well, so this run's power-law region can "
                          f"span at most {decades:.1f} decades.")
+        if training_words is not None and training_words > largest:
+            sentences.append(f"Shards up to the whole training set ({training_words:,.0f} words) would add at most "
+                             f"{math.log10(training_words / largest):.1f}, for "
+                             f"{math.log10(training_words / below.min()):.1f} decades in all.")
     return " ".join(sentences)
 
 
