@@ -321,7 +321,7 @@ def pinned_winners(best: pd.DataFrame, trials: pd.DataFrame) -> pd.Series:
     searched = done.groupby("family")["num_params"].nunique() > 1
     largest = tried.reindex(pd.MultiIndex.from_frame(best[["shard", "family"]]))
     return pd.Series((best["num_params"].to_numpy(float) >= largest.to_numpy(float))
-                     & best["family"].map(searched).fillna(False).to_numpy(bool), index=best.index)
+                     & best["family"].map(searched).eq(True).to_numpy(), index=best.index)
 
 
 def claim(verdict: Verdict, what: str = "The learning curve") -> str:
