@@ -46,6 +46,9 @@ VARIANTS = {
     # the laptop profile since 2026-12-02: the previous one (16k-512k) one doubling smaller, 8k-256k characters,
     # 1.5 decades; its 512k shard took 66 of its 119 trial-minutes, and the 8k shard lies on the power law
     "lstm1-8k": variant("lstm1", (64, 128), shards=(8_000, 256_000), fit_from=8_000),
+    # that profile with a third growth step (2^0.5), so that a winner can lie inside the widths tried (beta_p);
+    # seeded with a copy of the laptop store, it trains only the trials the laptop run did not
+    "lstm1-8k-grow3": variant("lstm1", (64, 128), shards=(8_000, 256_000), growth=(0.0, 0.25, 0.5), fit_from=8_000),
 }
 
 
