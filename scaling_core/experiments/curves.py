@@ -66,8 +66,8 @@ def run_all(specs: list[SweepSpec], store: str | Path, device: str = "cpu", work
     every shard boundary; sweeps side by side fill them. (A sweep that needs no winner, such
     as one fixed size, trains all its shards at once and fills the workers by itself.) On a
     CPU the ``workers`` (capped at the cores) are split among the sweeps running at once; on
-    a GPU each sweep gets its own processes and stacks on the device. Every trial's result is the one it has when its sweep
-    runs alone.
+    a GPU each sweep gets its own processes and stacks on the device. Every trial's result is
+    the one it has when its sweep runs alone.
     """
     if len(specs) <= 1:
         return [run(spec, store, device, workers, progress=progress) for spec in specs]

@@ -17,6 +17,7 @@ the paper only where the verdicts allow it.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import replace
 from pathlib import Path
 
@@ -300,11 +301,21 @@ def model_sizes_chart(winners: dict, fits: dict) -> alt.Chart:
     return compare.model_sizes_chart(points, lines, UNIT, "Word LMs: best-fit model size")
 
 
+@functools.lru_cache(maxsize=2)
+def _built_task(kwargs: tuple):
+    return TaskSpec(TASK_FACTORY, dict(kwargs)).build()
+
+
+def built_task(config: ChapterConfig):
+    """The chapter's task, built from the data once per set of :func:`task_kwargs`."""
+    return _built_task(tuple(sorted(task_kwargs(config).items())))
+
+
 def training_words(config: ChapterConfig) -> int:
     """Words in the task's training set T (``<eos>`` included), of which every shard is a prefix."""
-    return int(TaskSpec(TASK_FACTORY, task_kwargs(config)).build().example_units().sum())
+    return int(built_task(config).example_units().sum())
 
 
 def vocabulary_size(config: ChapterConfig) -> int:
     """Words in the task's vocabulary (``<eos>`` and ``<unk>`` included), built from the data."""
-    return len(TaskSpec(TASK_FACTORY, task_kwargs(config)).build().vocab)
+    return len(built_task(config).vocab)
