@@ -28,7 +28,8 @@ best evaluation plus ``patience`` more, or at a cap. Where the best comes is not
 before training: :data:`EVALUATIONS_TO_BEST` is the median measured on our first converged
 sweep (the methodology chapter's ``paper`` store: every trial stopped early); a chapter module
 whose own converged trials measured another median says so in its ``EVALUATIONS_TO_BEST``
-(:func:`evaluations_to_best`).
+(:func:`evaluations_to_best`). Every one of these constants is measured one way,
+by :func:`measured_evaluations_to_best` on a committed store.
 """
 
 from __future__ import annotations
@@ -42,11 +43,13 @@ from pathlib import Path
 import pandas as pd
 
 from scaling_core.step_counts import COUNT_BATCH, Shapes, StepCount, chapter_shapes, count_step, units_per_step
+from scaling_core.sweep.store import Store
 
 
 CALIBRATION = Path(__file__).resolve().parent / "assets" / "cost_calibration.json"
 EVALUATIONS_TO_BEST = 6
-"""Median evaluations before the best one, in the converged methodology ``paper`` sweep (215 trials)."""
+"""Median evaluations up to and including the best one, in the converged methodology ``paper``
+sweep (215 trials; :func:`measured_evaluations_to_best`)."""
 EVAL_FORWARD = 1 / 3
 """A forward pass without gradients, as a share of a training step (at the same batch shape)."""
 DECODE = {"speech": 2.0}
@@ -157,14 +160,55 @@ def trial_steps(trial: PlannedTrial, shapes: Shapes, trainer, batch: int,
                 to_best: int = EVALUATIONS_TO_BEST) -> tuple[int, int]:
     """``(steps, evaluations)`` of one trial: early stopping after the best plus ``patience``, or a cap.
 
-    ``to_best``: evaluations before the best one (a chapter's own measured median, see
-    :func:`evaluations_to_best`).
+    ``to_best``: evaluations up to and including the best one (a chapter's own measured
+    median, see :func:`evaluations_to_best` and :func:`measured_evaluations_to_best`).
     """
     epoch = max(1, math.ceil(trial.shard_units / units_per_step(shapes, batch)))
     interval = max(trainer.min_eval_steps, math.ceil(trainer.eval_every_epochs * epoch))
     capped = min(trainer.max_steps, math.ceil(trainer.max_epochs * epoch))
     steps = min(capped, (to_best + trainer.patience) * interval)
     return steps, max(1, math.ceil(steps / interval))
+
+
+def measured_evaluations_to_best(trials: pd.DataFrame) -> int:
+    r"""Evaluations up to and including the best one, the median over trials that stopped early.
+
+    For trial :math:`i` with evaluations at steps :math:`s_{i1} < s_{i2} < \dots` and its best
+    (the step whose weights it kept) at :math:`b_i`,
+
+    .. math::
+
+        n_i = \#\{j : s_{ij} \le b_i\}, \qquad
+        \text{to\_best} = \left\lceil \operatorname{median}_i n_i \right\rceil,
+
+    over the trials whose ``stop_reason`` is ``"early_stop"`` (a capped trial's best is not
+    where it would have stopped). Rounded up, so a step count built on it does not
+    under-price. :func:`trial_steps` adds ``patience`` evaluations after the best.
+
+    Parameters
+    ----------
+    trials : pandas.DataFrame
+        Trials with ``history`` (each a list of evaluation rows with ``step``), ``best_step``
+        and ``stop_reason``, as :meth:`scaling_core.sweep.store.Store.to_frame` gives them
+        with ``history=True``.
+
+    Returns
+    -------
+    int
+        The measured median; raises ``ValueError`` if no trial stopped early.
+    """
+    stopped = trials[(trials["stop_reason"] == "early_stop") & trials["best_step"].notna()]
+    if stopped.empty:
+        raise ValueError("parameter 'trials' holds no trial that stopped early: nothing to measure")
+    counts = [sum(1 for row in history if row["step"] <= best)
+              for history, best in zip(stopped["history"], stopped["best_step"])]
+    return math.ceil(float(pd.Series(counts).median()))
+
+
+def store_evaluations_to_best(path) -> int:
+    """:func:`measured_evaluations_to_best` over every trial of the results store at ``path``."""
+    with Store(path, readonly=True) as store:
+        return measured_evaluations_to_best(store.to_frame(history=True))
 
 
 def evaluations_to_best(module) -> int:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -49,6 +50,36 @@ def test_a_chapter_measured_median_of_evaluations_to_best_replaces_the_default()
 
     assert cost.evaluations_to_best(methodology) == cost.EVALUATIONS_TO_BEST  # the default's own source
     assert cost.evaluations_to_best(nmt) == nmt.EVALUATIONS_TO_BEST != cost.EVALUATIONS_TO_BEST
+
+
+def _trial(steps, best, stop="early_stop"):
+    return {"history": [{"step": s} for s in steps], "best_step": best, "stop_reason": stop}
+
+
+def test_evaluations_to_best_count_the_best_and_its_predecessors_and_skip_capped_trials():
+    import pandas as pd
+
+    trials = pd.DataFrame([
+        _trial([10, 20, 30, 40, 50], 20),  # 2 evaluations up to and including the best
+        _trial([10, 20, 30, 40, 50, 60], 30),  # 3
+        _trial([10, 20, 30, 40, 50, 60, 70], 50),  # 5
+        _trial([10, 20, 30, 40], 40, stop="max_steps"),  # capped: its best is not where it stopped
+    ])
+    assert cost.measured_evaluations_to_best(trials) == 3
+    assert cost.measured_evaluations_to_best(trials.iloc[:2]) == 3  # median 2.5, rounded up
+    with pytest.raises(ValueError, match="trials"):
+        cost.measured_evaluations_to_best(trials.iloc[3:])
+
+
+@pytest.mark.parametrize("chapter", ["nmt", "word_lm", "char_lm", "image", "speech", "methodology"])
+def test_each_chapters_evaluations_to_best_is_measured_on_its_committed_store(chapter):
+    import importlib
+
+    module = importlib.import_module(f"scaling_core.experiments.{chapter}")
+    profile = "paper" if chapter == "methodology" else "laptop"  # the default's own source
+    committed = Path(__file__).resolve().parents[1] / "results" / chapter
+    path = committed / f"{configure(chapter, profile).dataset}-{profile}.sqlite"
+    assert cost.evaluations_to_best(module) == cost.store_evaluations_to_best(path)
 
 
 def test_counted_flops_are_a_quadratic_in_the_width_and_kernels_do_not_grow():

@@ -86,9 +86,10 @@ SCALES = {
 resamples for the power-law fits / the slower power-law-plus-constant fits."""
 
 EVALUATIONS_TO_BEST = 35
-"""Median evaluations before the best one over the 31 trials of the converged laptop store
-(every one stopped early; the search's alone: 23, the narrow fixed widths' far more), for the
-cost model (:func:`scaling_core.cost.evaluations_to_best`)."""
+"""Median evaluations up to and including the best one over the 31 trials of the converged laptop
+store (every one stopped early; the narrow fixed widths take far more than the search), for the
+cost model (:func:`scaling_core.cost.evaluations_to_best`; measured by
+:func:`scaling_core.cost.measured_evaluations_to_best`)."""
 
 MODEL_OPTIONS = {"dropout": 0.0}
 """No dropout: the search limits capacity through the width and early stopping alone."""

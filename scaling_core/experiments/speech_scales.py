@@ -19,9 +19,10 @@ FIT_FROM_SECONDS = 90
 the power-law fits of every profile use the shards from 90 s up."""
 
 EVALUATIONS_TO_BEST = 14
-"""Median evaluations up to the best one over the 37 trials of the converged laptop store
-(every one stopped early; quartiles 9.5 and 20), for the cost model's step counts
-(:func:`scaling_core.cost.evaluations_to_best`)."""
+"""Median evaluations up to and including the best one over the 37 trials of the converged laptop
+store (every one stopped early; quartiles 9.5 and 20), for the cost model's step counts
+(:func:`scaling_core.cost.evaluations_to_best`; measured by
+:func:`scaling_core.cost.measured_evaluations_to_best`)."""
 
 
 def _search(family, grid, growth, lr, batch, samples=1, max_size=1024):

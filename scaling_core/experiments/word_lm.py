@@ -52,8 +52,9 @@ FIT_FROM = 8_000
 """Shards of at least this many words enter the power-law fits (smaller ones are small-data)."""
 
 EVALUATIONS_TO_BEST = 12
-"""Median evaluations before the best one over the 17 search trials of the converged laptop store
-(every one stopped early), for the cost model (:func:`scaling_core.cost.evaluations_to_best`)."""
+"""Median evaluations up to and including the best one over the 19 trials of the converged laptop
+store (every one stopped early), for the cost model (:func:`scaling_core.cost.evaluations_to_best`;
+measured by :func:`scaling_core.cost.measured_evaluations_to_best`)."""
 
 WORD_LM_SCALES = dict(
     # seconds on one CPU core: 3 shards of 8k-32k KJV words, tiny models of all three families
