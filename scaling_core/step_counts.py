@@ -42,6 +42,8 @@ class Shapes:
     target_steps: int = 0  # target tokens or characters (translation, speech)
     features: int = 0
     ds2_layers: int = 4
+    encoder_layers: int = 2  # translation: LSTM layers each side (the profile's ``model`` settings)
+    decoder_layers: int = 2
     conv_channels: int = 32
     n_mels: int | None = None  # speech: mel bands (None: linear bins)
     graph_safe: bool = False
@@ -65,12 +67,13 @@ def chapter_shapes(chapter: str, config, spec) -> Shapes:
         return Shapes("char", 117.0, kwargs["val_units"], vocab=98, steps=150, graph_safe=True, stackable=True,
                       eval_batch=64)
     if chapter == "nmt":
+        layers = {name: kwargs[name] for name in ("encoder_layers", "decoder_layers") if name in kwargs}
         if dataset == "g2p":  # graphemes to IPA symbols; measured: batches padded to 30.5 / 28.1 symbols
             return Shapes("translation", 25.3, 25.3 * kwargs["val_size"], vocab=55, steps=31, target_steps=28,
-                          stackable=True)
+                          stackable=True, **layers)
         # Multi30k, shared BPE vocabulary; measured: 15.7 target tokens a pair, batches padded to 26.0 / 18.4
         return Shapes("translation", 15.7, 15.7 * kwargs["val_size"], vocab=kwargs.get("vocab_size", 8000),
-                      steps=26, target_steps=18, stackable=True)
+                      steps=26, target_steps=18, stackable=True, **layers)
     if chapter == "speech":
         from scaling_core.data.speech_features import n_features
         seconds = 1.39  # eSpeak utterances of 2-8 words; measured: batches padded to 148 frames, 35 characters
@@ -114,7 +117,8 @@ def workload(shapes: Shapes, family: str, size: float, batch: int):
         return model, (tokens, tokens.roll(-1, 1)), next_token_loss
     if k == "translation":
         width = max(2, 2 * round(float(size) / 2))
-        model = Seq2Seq(Seq2SeqConfig(shapes.vocab, shapes.vocab, width, dropout=0.0))
+        model = Seq2Seq(Seq2SeqConfig(shapes.vocab, shapes.vocab, width, encoder_layers=shapes.encoder_layers,
+                                      decoder_layers=shapes.decoder_layers, dropout=0.0))
         src = torch.randint(4, shapes.vocab, (batch, shapes.steps), generator=g)
         tgt = torch.randint(4, shapes.vocab, (batch, shapes.target_steps), generator=g)
         return model, (src, _lengths(shapes.steps, batch, g), tgt, tgt.roll(-1, 1)), translation_loss

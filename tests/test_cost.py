@@ -120,3 +120,17 @@ def test_cost_command_prints_the_table_and_rejects_unknown_parameters(capsys):
     assert "parameter 'colour'" in capsys.readouterr().err
     assert main(["cost", "methodology", "-p", "profile", "huge"]) == 2
     assert "parameter 'profile'" in capsys.readouterr().err
+
+
+def test_a_translation_profiles_layers_reach_the_counted_step():
+    from scaling_core.experiments import nmt
+
+    def shapes(profile):
+        config = configure("nmt", profile)
+        return step_counts.chapter_shapes("nmt", config, nmt.sweep_specs(config)[0])
+
+    laptop, paper = shapes("laptop"), shapes("paper")
+    assert (laptop.encoder_layers, laptop.decoder_layers) == (1, 1)
+    assert (paper.encoder_layers, paper.decoder_layers) == (2, 2)
+    one, two = cost.count_step(laptop, "seq2seq", 64), cost.count_step(paper, "seq2seq", 64)
+    assert one.flops < 0.8 * two.flops and one.kernels < two.kernels  # a layer fewer on each side

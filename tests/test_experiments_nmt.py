@@ -69,6 +69,16 @@ def test_multi30k_data_dir_enters_the_task_but_not_for_g2p(tmp_path):
     assert nmt.task_kwargs(config_for("smoke", "multi30k", data_dir=tmp_path))["data_dir"] == str(tmp_path)
 
 
+def test_a_profiles_model_layers_reach_the_task_and_default_to_the_papers_two():
+    assert nmt.model_layers("laptop") == {"encoder_layers": 1, "decoder_layers": 1}
+    assert nmt.model_layers("paper") == {"encoder_layers": 2, "decoder_layers": 2}
+    laptop, paper = nmt.task_kwargs(config_for("laptop")), nmt.task_kwargs(config_for("paper"))
+    assert laptop["encoder_layers"] == laptop["decoder_layers"] == 1 and laptop["dropout"] == 0.0
+    assert "encoder_layers" not in paper and paper["dropout"] == 0.0  # the model's defaults: two each
+    # the options' order enters the task's fingerprint (and so every stored trial's key)
+    assert list(laptop)[-3:] == ["encoder_layers", "decoder_layers", "dropout"]
+
+
 def test_table1_row_names_the_search_sweep_and_a_task_metric():
     (row,) = nmt.TABLE1_ROWS
     assert set(row) == {"domain", "model", "sweep", "family", "metric", "unit", "fit_from_units",
@@ -238,7 +248,8 @@ def shard_baselines(config, error) -> pd.DataFrame:
 def converged_trials(config, beta=-0.128, noise=0.01):
     """:func:`synthetic_trials` stopped early, with a little noise so that the fit has an interval."""
     trials = synthetic_trials(config, beta=beta).assign(stop_reason="early_stop", improving=0)
-    trials["val_error"] *= np.exp(np.random.default_rng(1).normal(0, noise, len(trials)))
+    for n, rows in enumerate(trials.groupby("sweep").groups.values()):  # the search's noise whatever the fixed widths
+        trials.loc[rows, "val_error"] *= np.exp(np.random.default_rng([1, n]).normal(0, noise, len(rows)))
     return trials
 
 

@@ -43,6 +43,7 @@ from scaling_core.experiments.nmt_fixed import (  # noqa: F401  (re-exported: Fi
 from scaling_core.experiments.nmt_scales import (  # noqa: F401  (re-exported: names and settings)
     EVALUATIONS_TO_BEST, FAMILY, FIT_FROM_UNITS, METRIC, MODEL_OPTIONS, SCALES, SEARCH_SWEEP, UNIT, _search,
     fixed_name, search_name)
+from scaling_core.models.seq2seq import Seq2SeqConfig
 from scaling_core.paths import store_path
 from scaling_core.profiles import ChapterConfig
 from scaling_core.sweep.spec import SweepSpec
@@ -70,10 +71,20 @@ def task_kwargs(config: ChapterConfig) -> dict:
     """Keyword arguments of :func:`~scaling_core.tasks.translation.make_translation_task`."""
     kwargs = {"dataset": config.dataset, "seed": config.seed,
               **config["data"][config.dataset],
-              **MODEL_OPTIONS}
+              **config.settings.get("model", {}), **MODEL_OPTIONS}  # this order is in the stores' keys
     if config.dataset == "multi30k" and config.data_dir is not None:
         kwargs["data_dir"] = str(config.data_dir)
     return kwargs
+
+
+def model_layers(profile: str) -> dict[str, int]:
+    """LSTM layers of ``profile``'s models: ``{"encoder_layers": ..., "decoder_layers": ...}``.
+
+    The profile's ``model`` settings over :class:`~scaling_core.models.seq2seq.Seq2SeqConfig`'s
+    defaults (the paper's two layers each side).
+    """
+    model = SCALES[profile].get("model", {})
+    return {name: int(model.get(name, getattr(Seq2SeqConfig, name))) for name in ("encoder_layers", "decoder_layers")}
 
 
 def shard_span(config: ChapterConfig) -> dict:
