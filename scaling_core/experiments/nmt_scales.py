@@ -61,7 +61,8 @@ SCALES = {
         "data": {"g2p": {"max_verses": None, "val_size": 2000},
                  "multi30k": {"vocab_size": 4000, "val_size": 1014}},
         # one LSTM layer each side: a step takes about half the two-layer one, and the retrain
-        # fell from about 85 to 19 minutes, the composite curve still measured over 1.5 decades (pilots `two-layer`, `current`)
+        # fell from about 85 to 19 minutes, the composite curve still measured over 1.5
+        # decades (pilots `two-layer`, `current`)
         "model": {"encoder_layers": 1, "decoder_layers": 1},
         "shard_sizes": {"min_units": 4_000, "max_units": 256_000, "factor": 2},  # 7 shards, 1.8 decades
         "search": _search((32, 64), (0.0, 0.25), 1, (2e-3, 6e-3), (64,), 192),
@@ -91,8 +92,8 @@ resamples for the power-law fits / the slower power-law-plus-constant fits."""
 
 EVALUATIONS_TO_BEST = 36
 """Median evaluations up to and including the best one over the 23 trials of the converged laptop
-store (one LSTM layer each side; every one stopped early), for the
-cost model (:func:`scaling_core.cost.evaluations_to_best`; measured by
+store (one LSTM layer each side; every one stopped early), for the cost model
+(:func:`scaling_core.cost.evaluations_to_best`; measured by
 :func:`scaling_core.cost.measured_evaluations_to_best`)."""
 
 MODEL_OPTIONS = {"dropout": 0.0}
