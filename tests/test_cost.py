@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import math
-from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
-from scaling_core import cost, step_counts
+from scaling_core import cost, paths, step_counts
 from scaling_core.cli import main
 from scaling_core.experiments import methodology
 from scaling_core.experiments.contract import configure
@@ -72,13 +71,13 @@ def test_evaluations_to_best_count_the_best_and_its_predecessors_and_skip_capped
 
 
 @pytest.mark.parametrize("chapter", ["nmt", "word_lm", "char_lm", "image", "speech", "methodology"])
-def test_each_chapters_evaluations_to_best_is_measured_on_its_committed_store(chapter):
+def test_each_chapters_evaluations_to_best_is_measured_on_its_committed_store(chapter, monkeypatch):
     import importlib
 
+    monkeypatch.setenv(paths.RESULTS_ENV, str(paths.REPO_ROOT / "results"))  # the committed stores
     module = importlib.import_module(f"scaling_core.experiments.{chapter}")
     profile = "paper" if chapter == "methodology" else "laptop"  # the default's own source
-    committed = Path(__file__).resolve().parents[1] / "results" / chapter
-    path = committed / f"{configure(chapter, profile).dataset}-{profile}.sqlite"
+    path = module.store(configure(chapter, profile))
     assert cost.evaluations_to_best(module) == cost.store_evaluations_to_best(path)
 
 

@@ -70,8 +70,8 @@ def test_multi30k_data_dir_enters_the_task_but_not_for_g2p(tmp_path):
 
 
 def test_a_profiles_model_layers_reach_the_task_and_default_to_the_papers_two():
-    assert nmt.model_layers("laptop") == {"encoder_layers": 1, "decoder_layers": 1}
-    assert nmt.model_layers("paper") == {"encoder_layers": 2, "decoder_layers": 2}
+    assert nmt.model_layers(config_for("laptop")) == {"encoder_layers": 1, "decoder_layers": 1}
+    assert nmt.model_layers(config_for("paper")) == {"encoder_layers": 2, "decoder_layers": 2}
     laptop, paper = nmt.task_kwargs(config_for("laptop")), nmt.task_kwargs(config_for("paper"))
     assert laptop["encoder_layers"] == laptop["decoder_layers"] == 1 and laptop["dropout"] == 0.0
     assert "encoder_layers" not in paper and paper["dropout"] == 0.0  # the model's defaults: two each

@@ -77,13 +77,13 @@ def task_kwargs(config: ChapterConfig) -> dict:
     return kwargs
 
 
-def model_layers(profile: str) -> dict[str, int]:
-    """LSTM layers of ``profile``'s models: ``{"encoder_layers": ..., "decoder_layers": ...}``.
+def model_layers(config: ChapterConfig) -> dict[str, int]:
+    """LSTM layers of ``config``'s models: ``{"encoder_layers": ..., "decoder_layers": ...}``.
 
-    The profile's ``model`` settings over :class:`~scaling_core.models.seq2seq.Seq2SeqConfig`'s
+    Its ``model`` settings over :class:`~scaling_core.models.seq2seq.Seq2SeqConfig`'s
     defaults (the paper's two layers each side).
     """
-    model = SCALES[profile].get("model", {})
+    model = config.settings.get("model", {})
     return {name: int(model.get(name, getattr(Seq2SeqConfig, name))) for name in ("encoder_layers", "decoder_layers")}
 
 
