@@ -50,6 +50,10 @@ VARIANTS = {
     "one-layer": variant(fixed_widths=[16, 32, 64]),
     # the profile with a third, larger growth step per shard, for the best-fit width
     "grow3": variant(search=nmt._search((32, 64), (0.0, 0.25, 0.5), 1, (2e-3, 6e-3), (64,), 192)),
+    # the profile with twice the patience (8 one-epoch evaluations): at patience 4 a wider
+    # candidate could stop on a noisy evaluation long before the narrower one (the committed
+    # store's 128,010-token shard: width 107 stopped after 25 epochs, width 90 after 49)
+    "patience8": variant(trainer={**LAPTOP["trainer"], "patience": 8}),
     # the two-layer profile on real German-English pairs (run with --dataset multi30k): Multi30k
     # holds 415k target tokens; shards of 2k-128k keep a laptop pilot to about 20 minutes
     "multi30k": variant(**TWO_LAYER, shard_sizes={"min_units": 2_000, "max_units": 128_000, "factor": 2}),

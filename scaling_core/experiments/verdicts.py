@@ -243,8 +243,8 @@ class SizeVerdict:
 
     ``kind`` is ``"sublinear"`` (the interval of :math:`\beta_p` lies inside (0, 1)),
     ``"linear or faster"`` (it is above 0 and reaches 1), ``"not growing"`` (the interval
-    holds 0), ``"pinned"`` (winners sit at the grid's largest model, so the grid, not the
-    data, set their size) or ``"not measured"`` (the learning curve measured no power law).
+    holds 0), ``"pinned"`` (winners are the largest model their shard tried, so the grid's cap
+    or the projection's largest step, not the data, may have set their size) or ``"not measured"`` (the learning curve measured no power law).
     """
 
     kind: str
@@ -266,7 +266,7 @@ class SizeVerdict:
         if self.kind == "not measured":
             return f"not measured: the learning curve's verdict is {self.curve_kind} ({interval})"
         if self.kind == "pinned":
-            return f"pinned: {self.pinned} of {self.points} winners are the grid's largest model ({interval})"
+            return f"pinned: {self.pinned} of {self.points} winners are the largest model their shard tried ({interval})"
         if self.kind == "not growing":
             return f"no growth measured: the interval holds zero ({interval})"
         if self.kind == "sublinear":
