@@ -71,7 +71,7 @@ SCALES = {
                     "grad_clip": 5.0},
         "bootstrap": 1000, "fixed_bootstrap": 200, "workers": 2, "samples": 8,
     },
-    "paper": {  # about 12 minutes of an H200 for g2p (11 for Multi30k) by `scaling-core cost nmt -p profile paper`
+    "paper": {  # about 10 minutes of an H200 for g2p (7 for Multi30k) by `scaling-core cost nmt -p profile paper`
         "dataset": "g2p",
         "data": {"g2p": {"max_verses": None, "val_size": 2000},
                  "multi30k": {"vocab_size": 8000, "val_size": 1014}},
@@ -80,7 +80,10 @@ SCALES = {
             "multi30k": {"min_units": 1_500, "max_units": 384_000, "factor": 2}},
         "search": _search((32, 64), (0.0, 0.25), 1, (1e-3, 4e-3), (1024,), 384),
         "fixed_widths": [32, 128],
-        "trainer": {"max_epochs": 400, "max_steps": 200_000, "patience": 4, "min_eval_steps": 10,
+        # an evaluation at least every 3 steps of 1,024 pairs: about 10 passes over the smallest
+        # shard, as at the laptop profile (25 steps of 64 pairs over 4,000 tokens), where the
+        # evaluations up to the best were measured; larger shards are evaluated once a pass
+        "trainer": {"max_epochs": 400, "max_steps": 200_000, "patience": 4, "min_eval_steps": 3,
                     "grad_clip": 5.0},
         "bootstrap": 2000, "fixed_bootstrap": 1000, "workers": 4, "samples": 10,
     },
