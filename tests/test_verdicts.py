@@ -126,6 +126,7 @@ def test_a_model_size_claim_needs_a_measured_curve_an_interval_inside_zero_one_a
     on_top = pd.concat([trials, smaller, larger[larger["shard"] < 8]])  # the two largest shards tried nothing larger
     pinned = verdicts.judge_model_size(best, _SizeFit(0.6, 0.5, 0.7), measured, trials=on_top)
     assert pinned.kind == "pinned" and pinned.pinned == 2 and "2 of 10" in pinned.text
+    assert "the largest model their shard tried" in pinned.text
     starved = _trials(UNITS, 2.0 * UNITS**-0.3, stop_reason="max_steps").assign(num_params=100)
     best, verdict = curves.judged_winners(starved, "val_error")
     size = verdicts.judge_model_size(best, _SizeFit(0.6, 0.5, 0.7), verdict)

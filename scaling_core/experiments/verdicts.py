@@ -243,8 +243,9 @@ class SizeVerdict:
 
     ``kind`` is ``"sublinear"`` (the interval of :math:`\beta_p` lies inside (0, 1)),
     ``"linear or faster"`` (it is above 0 and reaches 1), ``"not growing"`` (the interval
-    holds 0), ``"pinned"`` (winners are the largest model their shard tried, so the grid's cap
-    or the projection's largest step, not the data, may have set their size) or ``"not measured"`` (the learning curve measured no power law).
+    holds 0), ``"pinned"`` (winners are the largest model their shard tried, so the grid's
+    cap or the projection's largest step, not the data, may have set their size) or
+    ``"not measured"`` (the learning curve measured no power law).
     """
 
     kind: str
