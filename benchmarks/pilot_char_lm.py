@@ -5,8 +5,8 @@ through the chapter's own sweeps (one model search per optimizer) into a scratch
 (``results/scratch/pilot-char_lm-<variant>.sqlite``, ignored by git), so a pilot costs what
 the chapter would. It prints each optimizer's winners (how they stopped) and one summary row
 per variant and optimizer: wall time, trials, the verdict of the composite curve (power-law
-span in decades, capped winners) and winners at the largest width tried on their shard.
-Usage::
+span in decades, capped winners) and winners that are the largest model their shard tried
+(the model-size verdict's *pinned*, :func:`~scaling_core.experiments.verdicts.pinned_winners`). Usage::
 
     python benchmarks/pilot_char_lm.py lstm1 --optimizers adam
 """
@@ -19,7 +19,7 @@ import time
 
 from pilots import parser, print_summary, scratch_store, verdict_cells
 
-from scaling_core.experiments import char_lm, curves
+from scaling_core.experiments import char_lm, curves, verdicts
 from scaling_core.experiments.contract import configure
 from scaling_core.experiments.lm_scales import lm_scale
 from scaling_core.sweep.shard_baselines import shard_baselines
@@ -73,15 +73,15 @@ def main() -> None:
         for optimizer, spec, trials in zip(args.optimizers, specs, frames):
             best = curves.winners(trials, char_lm.METRIC, settings["family"], fit_from=settings["fit_from"])
             best, verdict = curves.judge_metric(best, char_lm.METRIC, shard_baselines(spec, store))
-            tried = trials.groupby("shard_units")["size"].max()
-            pinned = int((best["size"].to_numpy() >= tried.loc[best["shard_units"]].to_numpy()).sum())
+            fitted = best[best["in_fit"]]  # the winners the model-size verdict judges
+            pinned = int(verdicts.pinned_winners(fitted, trials).sum())
             print(f"\n## {name}, {optimizer}: {len(trials)} trials")
             columns = ["shard_units", "size", "lr", char_lm.METRIC, "stop_reason", "epochs", "best_epoch",
                        "wall_time", "region"]
             print(best[[c for c in columns if c in best]].to_string(index=False))
-            summary.append((name, optimizer, seconds, len(trials), verdict, pinned, len(best)))
+            summary.append((name, optimizer, seconds, len(trials), verdict, pinned, len(fitted)))
     print_summary(["variant", "optimizer", "wall s (all optimizers)", "trials", "verdict", "decades", "capped winners",
-                   "winners at the largest width tried"],
+                   "winners the largest model their shard tried"],
                   [[name, optimizer, f"{seconds:.0f}", n, *verdict_cells(v), f"{pinned}/{shards}"]
                    for name, optimizer, seconds, n, v, pinned, shards in summary])
 

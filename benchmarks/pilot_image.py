@@ -5,8 +5,8 @@ run through the chapter's own sweep, curves and verdicts into a scratch store
 (``results/scratch/pilot-image-<variant>.sqlite``, ignored by git), so a pilot costs what the
 chapter would. It prints each metric's winners (how they stopped) and one summary row per
 variant: wall time, trials, each metric's verdict (power-law span in decades, capped winners),
-the small-data boundary of top-1 error and the top-1 winners at the largest width their shard
-tried. Usage::
+the small-data boundary of top-1 error and the top-1 winners that are the largest model their
+shard tried (the model-size verdict's *pinned*, :func:`~scaling_core.experiments.verdicts.pinned_winners`). Usage::
 
     python benchmarks/pilot_image.py hard
 """
@@ -19,7 +19,7 @@ import time
 
 from pilots import parser, print_summary, scratch_store, verdict_cells
 
-from scaling_core.experiments import curves, image, image_scales
+from scaling_core.experiments import curves, image, image_scales, verdicts
 from scaling_core.experiments.contract import configure
 from scaling_core.sweep.shard_baselines import shard_baselines
 
@@ -76,9 +76,9 @@ def main() -> None:
                                                progress=True), config)
         seconds = time.time() - start
         learning = image.learning_curves(trials, config, shard_baselines(spec, store))
-        tried = trials.groupby("shard_units")["size"].max()
         top1 = learning["val_top1_error"].best
-        pinned = int((top1["size"].to_numpy() >= tried.loc[top1["shard_units"]].to_numpy()).sum())
+        top1 = top1[top1["in_fit"]]  # the winners the model-size verdict judges
+        pinned = int(verdicts.pinned_winners(top1, trials).sum())
         print(f"\n## {name}: {len(trials)} trials in {seconds:.0f} s")
         for metric, curve in learning.items():
             columns = ["shard_units", "family", "size", "lr", "batch_size", metric, "stop_reason", "best_epoch",
@@ -88,7 +88,7 @@ def main() -> None:
         summary.append((name, seconds, len(trials), learning, pinned, len(top1)))
     print_summary(["variant", "wall s", "trials", *[f"{image.METRIC_NAMES[m]} {h}" for m in image.METRICS
                                                     for h in ("verdict", "decades", "capped")],
-                   "top-1 small-data end (images)", "top-1 winners at the largest width tried"],
+                   "top-1 small-data end (images)", "top-1 winners the largest model their shard tried"],
                   [[name, f"{seconds:.0f}", n, *[c for m in image.METRICS for c in verdict_cells(learning[m].verdict)],
                     f"{learning['val_top1_error'].small_data_end:.0f}", f"{pinned}/{shards}"]
                    for name, seconds, n, learning, pinned, shards in summary])

@@ -5,7 +5,7 @@ through the chapter's own sweeps (the model search, then the fixed widths) into 
 store (``results/scratch/pilot-nmt-<variant>.sqlite``, ignored by git), so a pilot costs
 what the chapter would. It prints each shard's search winner (how it stopped, its epochs)
 and one summary row per variant: wall time, trials, the composite curve's verdict (power-law
-span in decades, capped winners) and its winners past the small-data region that are the
+span in decades, capped winners) and its fitted winners that are the
 largest width their shard tried (the model-size verdict's *pinned*). Usage::
 
     python benchmarks/pilot_nmt.py current all-verses --search-only
@@ -87,7 +87,7 @@ def main() -> None:
         for spec, frame in zip(specs[1:], frames[1:]):
             print(f"\n{spec.name}")
             print(frame.sort_values("shard_units")[[c for c in columns if c in frame]].to_string(index=False))
-        judged = best[best["region"] != curves.SMALL_DATA]
+        judged = best[best["in_fit"]]  # the winners the model-size verdict judges
         pinned = int(verdicts.pinned_winners(judged, frames[0]).sum())
         summary.append((name, seconds, sum(len(f) for f in frames), verdict, pinned, len(judged)))
     print_summary(["variant", "wall s", "trials", "verdict", "decades", "capped winners", "pinned winners"],

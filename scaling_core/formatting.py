@@ -62,6 +62,11 @@ def join_words(words, last: str = "and") -> str:
     return words[0] if len(words) == 1 else ", ".join(words[:-1]) + f" {last} " + words[-1]
 
 
+def counted(number: int, noun: str) -> str:
+    """``number`` and ``noun``, plural where it is not one: ``counted(1, "layer")`` -> ``"1 layer"``."""
+    return f"{number} {noun}{'' if number == 1 else 's'}"
+
+
 def count(value, missing: str = MISSING) -> str:
     """A count or a size: the nearest integer with thousands separators (``1,024``)."""
     if is_missing(value):

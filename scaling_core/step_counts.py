@@ -42,8 +42,8 @@ class Shapes:
     target_steps: int = 0  # target tokens or characters (translation, speech)
     features: int = 0
     ds2_layers: int = 4
-    encoder_layers: int = 2  # translation: LSTM layers each side (the profile's ``model`` settings)
-    decoder_layers: int = 2
+    encoder_layers: int | None = None  # translation: LSTM layers each side (nmt.model_layers)
+    decoder_layers: int | None = None
     conv_channels: int = 32
     n_mels: int | None = None  # speech: mel bands (None: linear bins)
     graph_safe: bool = False
@@ -67,7 +67,9 @@ def chapter_shapes(chapter: str, config, spec) -> Shapes:
         return Shapes("char", 117.0, kwargs["val_units"], vocab=98, steps=150, graph_safe=True, stackable=True,
                       eval_batch=64)
     if chapter == "nmt":
-        layers = {name: kwargs[name] for name in ("encoder_layers", "decoder_layers") if name in kwargs}
+        from scaling_core.experiments.nmt import model_layers
+
+        layers = model_layers(config)
         if dataset == "g2p":  # graphemes to IPA symbols; measured: batches padded to 30.5 / 28.1 symbols
             return Shapes("translation", 25.3, 25.3 * kwargs["val_size"], vocab=55, steps=31, target_steps=28,
                           stackable=True, **layers)

@@ -305,8 +305,3 @@ def test_fixed_curves_get_verdicts_in_their_table_and_baselines_in_their_chart()
     assert table["points"].tolist() == [fitted] * 2  # the floor fit keeps every shard past the small-data region
     spec = nmt.fixed_curves_chart(fixed, fits, baselines=shard_baselines(config, 0.95)).to_dict()
     assert len(spec["layer"]) == 2
-
-
-def test_a_counted_noun_is_plural_unless_one():
-    assert nmt.counted(1, "bidirectional LSTM layer") == "1 bidirectional LSTM layer"
-    assert nmt.counted(2, "layer") == "2 layers" and nmt.counted(0, "layer") == "0 layers"

@@ -245,3 +245,8 @@ def test_char_lm_flattening_is_one_comparison():
     sentence = char_lm.flattening_comparison(winners, judged)
     assert sentence.count("Over the last 3 doublings") == 1 and "with Adam" in sentence and "with SGD" in sentence
     assert "Both curves have flattened" in sentence
+
+
+def test_a_counted_noun_is_plural_unless_one():
+    assert formatting.counted(1, "bidirectional LSTM layer") == "1 bidirectional LSTM layer"
+    assert formatting.counted(2, "layer") == "2 layers" and formatting.counted(0, "layer") == "0 layers"

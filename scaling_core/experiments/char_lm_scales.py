@@ -7,6 +7,7 @@ that the chapter's code reads without a page of settings first, and so that
 
 from __future__ import annotations
 
+from scaling_core import formatting
 from scaling_core.data.lm_corpora import CHAR_DATASETS
 from scaling_core.experiments.lm_scales import lm_scale, span
 
@@ -88,7 +89,7 @@ def family_label(family: str) -> str:
     number = int(family[len(kind):])
     name, counted = MODEL_NAMES[kind]
     if counted == "layer":
-        return f"{name}, {number} layer{'s' if number > 1 else ''}"
+        return f"{name}, {formatting.counted(number, 'layer')}"
     return f"{name}, depth {number}"
 
 

@@ -87,11 +87,6 @@ def model_layers(config: ChapterConfig) -> dict[str, int]:
     return {name: int(model.get(name, getattr(Seq2SeqConfig, name))) for name in ("encoder_layers", "decoder_layers")}
 
 
-def counted(number: int, noun: str) -> str:
-    """``number`` and ``noun``, plural where it is not one: ``counted(1, "layer")`` -> ``"1 layer"``."""
-    return f"{number} {noun}{'' if number == 1 else 's'}"
-
-
 def shard_span(config: ChapterConfig) -> dict:
     """The shard sizes of ``config``: the profile's, or its own for a dataset that has them.
 
