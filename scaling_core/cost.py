@@ -132,7 +132,11 @@ class PlannedTrial:
 
 
 def planned_trials(spec) -> list[PlannedTrial]:
-    """The trials of ``spec`` as its model search plans them, winners taken along the middle growth path."""
+    """The trials of ``spec`` as its model search plans them, winners taken along the middle growth path.
+
+    A bracketing search's wider sizes (``SearchSpec.bracket``) are not planned: how many it
+    tries depends on which candidates win, so its estimate is a lower bound.
+    """
     trials = []
     for search in spec.searches:
         grid = sorted(set(search.grid))

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -9,7 +11,9 @@ import torch
 
 from scaling_core.sweep.run import best_per_shard, run_sweep
 from scaling_core.sweep.spec import SweepSpec
-from scaling_core.sweep.search import SearchSpec, candidate_sizes, independent_of_winners, plan_shard
+from scaling_core.experiments.verdicts import pinned_winners
+from scaling_core.sweep.search import (SearchSpec, bracket_size, candidate_sizes, independent_of_winners,
+                                       plan_shard)
 from scaling_core.sweep.task import TaskSpec
 from scaling_core.sweep.trainer import TrainerSettings
 
@@ -160,3 +164,66 @@ def test_a_fixed_size_sweep_trains_every_shard_at_once_largest_first_with_the_pr
                                     searches=(SearchSpec("mlp", grid=(8,), growth=(1e-4,), samples=1),),
                                     trainer=trainer), store, progress=False)
     assert set(projected["key"]) == set(fixed["key"]) and (projected["starts"] == 1).all()
+
+
+def test_a_bracketing_step_continues_the_spacing_of_the_two_largest_sizes_up_to_the_cap():
+    spec = SearchSpec("mlp", grid=(8,), growth=(0.0, 0.25), bracket=2, max_size=100)
+    assert bracket_size(spec, [64, 76]) == 90  # 76 * 76 / 64 = 90.25
+    assert bracket_size(spec, [76, 90, 64]) == 100  # 107 clipped to the cap
+    assert bracket_size(spec, [90, 100]) is None  # the cap: no larger model
+    assert bracket_size(spec, [64]) is None  # one size: no spacing to continue
+    assert bracket_size(SearchSpec("mlp", grid=(1.0,), integer_sizes=False, bracket=1), [1.0, 1.5]) == 2.25
+    assert "bracket" in spec.to_dict() and "bracket" not in SearchSpec("mlp", grid=(4,)).to_dict()
+    with pytest.raises(ValueError, match="'bracket' got -1; allowed: an integer >= 0"):
+        SearchSpec("mlp", grid=(4,), bracket=-1)
+    with pytest.raises(ValueError, match="'bracket' got 1"):
+        SearchSpec("mlp", grid=(4,), mode="full", bracket=1)
+
+
+class _BowlExecutor:
+    """Trains nothing: a trial's validation error is a bowl in log2(size), lowest at ``best``."""
+
+    def __init__(self, best: float):
+        self.best = best
+
+    def run(self, jobs, on_start=lambda job, device: None):
+        for job in jobs:
+            on_start(job, "cpu")
+            error = 0.1 + (np.log2(job.size) - np.log2(self.best)) ** 2
+            yield job, {"status": "done", "num_params": int(job.size), "stop_reason": "early_stop",
+                        "metrics": {"val_error": error, "val_loss": error}}
+
+
+def _sizes_by_shard(frame):
+    return {int(k): sorted(group["size"].astype(int)) for k, group in frame.groupby("shard")}
+
+
+def test_a_bracketing_search_tries_larger_sizes_until_its_winner_lies_inside(tmp_path):
+    # the bowl's floor at 40: on shard 0 the grid's 16 wins, so 32 is tried (wins) and 64 (loses);
+    # shard 1 projects 32 and 45 from 32, 45 wins and 63 loses; shard 2's 45 wins inside 45 and 64
+    search = SearchSpec("mlp", grid=(8, 16), growth=(0.0, 0.5), samples=1, bracket=3)
+    spec = SweepSpec(name="bracket", task=MNIST1D, shard_sizes=(50, 100, 200), searches=(search,))
+    frame = run_sweep(spec, tmp_path / "s.sqlite", _BowlExecutor(best=40), progress=False)
+    assert _sizes_by_shard(frame) == {0: [8, 16, 32, 64], 1: [32, 45, 63], 2: [45, 64]}
+    best = best_per_shard(frame, "val_error")
+    assert best["size"].tolist() == [32, 45, 45]
+    again = run_sweep(spec, tmp_path / "s.sqlite", _BowlExecutor(best=40), progress=False)
+    assert again["key"].tolist() == frame["key"].tolist()  # a completed sweep is read, with its extensions
+    plain = run_sweep(replace(spec, name="plain", searches=(replace(search, bracket=0),)),
+                      tmp_path / "p.sqlite", _BowlExecutor(best=40), progress=False)
+    grid_keys = set(plain.loc[plain["shard"] == 0, "key"])
+    assert len(grid_keys) == 2 and grid_keys < set(frame["key"])  # the grid's trials keep their keys
+    assert best_per_shard(plain, "val_error")["size"].tolist() == [16, 23, 33]  # stuck at each shard's top
+
+
+def test_a_bracketing_search_stops_at_its_extensions_or_the_cap(tmp_path):
+    capped = SearchSpec("mlp", grid=(8, 16), growth=(0.0,), samples=1, bracket=3, max_size=20)
+    once = SearchSpec("cnn", grid=(8, 16), growth=(0.0, 0.5), samples=1, bracket=1)
+    spec = SweepSpec(name="stops", task=MNIST1D, shard_sizes=(50, 100), searches=(capped, once))
+    frame = run_sweep(spec, tmp_path / "s.sqlite", _BowlExecutor(best=1000), progress=False)
+    sizes = {family: _sizes_by_shard(group) for family, group in frame.groupby("family")}
+    assert sizes["mlp"] == {0: [8, 16, 20], 1: [20]}  # the cap, then one size: nothing to continue
+    assert sizes["cnn"] == {0: [8, 16, 32], 1: [32, 45, 63]}  # one extension a shard
+    trials = frame.assign(status="done")
+    best = best_per_shard(frame, "val_error")
+    assert pinned_winners(best.assign(in_fit=True), trials).all()  # each still the largest its shard tried

@@ -113,7 +113,7 @@ def sweep_specs(config: ChapterConfig) -> list[SweepSpec]:
     search = config["search"]
     specs = [_spec(search_name(config.profile, config.seed), config, search, save_models=True)]
     for width in config["fixed_widths"]:
-        fixed = {**search, "grid": [width], "growth": [0.0], "samples": 1}
+        fixed = {**search, "grid": [width], "growth": [0.0], "samples": 1, "bracket": 0}
         specs.append(_spec(fixed_name(config.profile, config.seed, width), config, fixed))
     return specs
 

@@ -3,7 +3,8 @@
 :func:`run_sweep` walks the shards from smallest to largest. The candidates for
 shard k are projected from the winner on shard k-1 (see
 :mod:`scaling_core.sweep.search`), so shards run one after another while the
-trials of one shard run in parallel. A sweep whose searches need no winner (a full
+trials of one shard run in parallel; a bracketing search then tries larger sizes on the
+shard while its winner is the largest size tried there. A sweep whose searches need no winner (a full
 grid, or one fixed size: :func:`~scaling_core.sweep.search.independent_of_winners`)
 plans every shard first and trains all its trials together, the largest shards first
 so that the workers stay busy to the end (the smallest first under a time budget, so
@@ -44,7 +45,7 @@ from scaling_core.sweep.budget import TimeBudgetExceeded, current_deadline
 from scaling_core.sweep.executors import LocalExecutor
 from scaling_core.sweep.keys import config_key, files_version, git_commit, trial_key, trial_seed
 from scaling_core.sweep.records import completed_record, staleness, sweep_trials
-from scaling_core.sweep.search import independent_of_winners, plan_shard
+from scaling_core.sweep.search import bracket_size, independent_of_winners, plan_shard, plan_sizes
 from scaling_core.sweep.shard_baselines import shard_baselines
 from scaling_core.sweep.spec import SweepSpec
 from scaling_core.sweep.store import FINISHED, POLL_SECONDS, EmptyStoreError, Store, owner_id
@@ -173,14 +174,35 @@ class _Sweep:
                     return self._run_at_once(bar)
                 for shard in self.shards:
                     self._check_budget(bar)
-                    jobs, rows = self._plan(shard, winners)
-                    self.store.add(rows)
-                    keys += [job.key for job in jobs]
-                    if self._run_jobs(jobs, bar):
-                        self._check_budget(bar, cut=True)
-                    winners.update(self._winners(shard, [job.key for job in jobs], winners))
+                    keys += self._run_shard(shard, winners, bar)
             finally:  # stopped by an error too: what this driver held is free for the next at once
                 self.store.unclaim(self.owner)
+        return keys
+
+    def _run_shard(self, shard: Shard, winners, bar) -> list[str]:
+        """Plan, train and judge one shard, then try larger sizes while a bracketing search's
+        winner is the largest size the shard tried (:func:`~scaling_core.sweep.search.bracket_size`);
+        ``winners`` takes the shard's winners. Returns the keys of the shard's trials."""
+        jobs, rows = self._plan(shard, winners)
+        keys: list[str] = []
+        tried: dict[str, list[float]] = {}
+        for extension in range(1 + max(search.bracket for search in self.spec.searches)):
+            self.store.add(rows)
+            keys += [job.key for job in jobs]
+            for job in jobs:
+                tried.setdefault(job.family, []).append(job.size)
+            if self._run_jobs(jobs, bar):
+                self._check_budget(bar, cut=True)
+            found = self._winners(shard, keys, winners)
+            larger = [(search, bracket_size(search, tried[search.family])) for search in self.spec.searches
+                      if extension < search.bracket and search.family in found
+                      and found[search.family][0] >= max(tried[search.family])]
+            planned = [trial for search, size in larger if size is not None
+                       for trial in plan_sizes(search, [size], shard.index, self.spec.seed)]
+            if not planned:
+                break
+            jobs, rows = self._place(shard, planned)
+        winners.update(found)
         return keys
 
     def _run_at_once(self, bar) -> list[str]:
@@ -211,14 +233,21 @@ class _Sweep:
                    for s in self.spec.searches)
 
     def _plan(self, shard: Shard, winners) -> tuple[list[Trial], list[dict]]:
-        jobs, rows = [], []
+        planned = []
         for search in self.spec.searches:
             best, units = winners.get(search.family, (None, None))
             ratio = shard.units / units if units else None
-            for trial in plan_shard(search, shard.index, self.spec.seed, best, ratio):
-                job, row = self._job(shard, trial)
-                jobs.append(job)
-                rows.append(row)
+            planned += plan_shard(search, shard.index, self.spec.seed, best, ratio)
+        return self._place(shard, planned)
+
+    def _place(self, shard: Shard, planned: list[Trial]) -> tuple[list[Trial], list[dict]]:
+        """The ``planned`` trials keyed on ``shard``, and their rows (a stale finished trial of the
+        same configuration standing in for a new one unless ``rerun_stale``)."""
+        jobs, rows = [], []
+        for trial in planned:
+            job, row = self._job(shard, trial)
+            jobs.append(job)
+            rows.append(row)
         if not self.rerun_stale:  # finished by other code: read as stale, not trained again
             statuses = self.store.statuses(row["key"] for row in rows)
             unknown = [row["config_key"] for row in rows if row["key"] not in statuses]

@@ -13,6 +13,16 @@ sub-linearly (``g = 0`` keeps the previous size). Each candidate size gets
 log-uniform in ``lr_range`` and a batch size from ``batch_sizes``. The candidate
 with the best validation metric wins the shard.
 
+A winner that is the largest size its shard tried says the candidates stopped too low.
+With ``bracket = b > 0`` the search then tries the next larger size on the same shard,
+continuing the spacing of the shard's two largest sizes,
+
+.. math:: s_{\text{next}} = s_{(1)} \, s_{(1)} / s_{(2)},
+
+(clipped to ``max_size``), and again while the new size wins, at most ``b`` times a shard.
+A winner inside its shard's sizes is then bracketed by a smaller and a larger model that
+fit V worse; one still at the top says the extensions or the cap ran out.
+
 Beside this *projected* search, ``mode="full"`` tries every size of the grid on every
 shard (a full size x shard grid). Its composite curve is the lower envelope of the
 fixed-size curves, and the paper's fixed-size curves (Fig. 1 left, Fig. 5 right) come
@@ -25,7 +35,7 @@ from __future__ import annotations
 import hashlib
 import math
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import Any, Sequence
 
 import numpy as np
 
@@ -52,6 +62,7 @@ class SearchSpec:
     integer_sizes: bool = True  # round projected sizes to whole numbers
     optimizer: str = "adam"  # "adam", "sgd" or "nesterov" (momentum 0.9), never weight decay
     mode: str = "projected"  # "projected" (grid on T_0, then projections) or "full" (grid on every shard)
+    bracket: int = 0  # larger sizes tried on a shard while its winner is the largest it tried (0: none)
 
     def __post_init__(self):
         object.__setattr__(self, "grid", tuple(self.grid))
@@ -61,10 +72,12 @@ class SearchSpec:
         _check(self)
 
     def to_dict(self) -> dict[str, Any]:
-        """The spec as a mapping; the default ``mode`` is left out, as specs written before it had none."""
+        """The spec as a mapping; the default ``mode`` and ``bracket`` are left out, as specs written
+        before them had none."""
         data = asdict(self)
-        if data["mode"] == "projected":
-            del data["mode"]
+        for name, default in (("mode", "projected"), ("bracket", 0)):
+            if data[name] == default:
+                del data[name]
         return data
 
 
@@ -83,6 +96,8 @@ def _check(spec: SearchSpec) -> None:
         ("max_size", spec.max_size, 0 < spec.min_size <= spec.max_size, ">= min_size > 0"),
         ("optimizer", spec.optimizer, spec.optimizer in OPTIMIZERS, ", ".join(OPTIMIZERS)),
         ("mode", spec.mode, spec.mode in SEARCH_MODES, ", ".join(SEARCH_MODES)),
+        ("bracket", spec.bracket, isinstance(spec.bracket, int) and spec.bracket >= 0
+         and (spec.bracket == 0 or spec.mode == "projected"), "an integer >= 0 (0 for a full search)"),
     ]
     for name, value, ok, allowed in rules:
         if not ok:
@@ -117,6 +132,28 @@ def candidate_sizes(
         size = min(max(previous_best * data_ratio**g, spec.min_size), spec.max_size)
         sizes.add(float(round(size)) if spec.integer_sizes else float(size))
     return sorted(sizes)
+
+
+def bracket_size(spec: SearchSpec, tried: Sequence[float]) -> float | None:
+    r"""The next larger size to try on a shard whose winner is the largest size in ``tried``.
+
+    The step continues the spacing of the two largest sizes tried,
+    :math:`s_{\text{next}} = s_{(1)}^2 / s_{(2)}`, clipped to ``max_size`` (and rounded for
+    integer sizes).
+
+    Returns
+    -------
+    float or None
+        ``None`` when the shard tried a single size (no spacing to continue) or the step
+        does not grow the model (the cap).
+    """
+    sizes = sorted(set(tried))
+    if len(sizes) < 2:
+        return None
+    largest = sizes[-1]
+    size = min(largest * largest / sizes[-2], spec.max_size)
+    size = float(round(size)) if spec.integer_sizes else float(size)
+    return size if size > largest else None
 
 
 def independent_of_winners(spec: SearchSpec) -> bool:
@@ -154,9 +191,14 @@ def plan_shard(
         One per trial, with the search's choice filled in: ``family``, ``size``, ``lr``,
         ``batch_size``, ``sample``, ``optimizer`` and ``shard``.
     """
+    return plan_sizes(spec, candidate_sizes(spec, previous_best, data_ratio), shard_index, seed)
+
+
+def plan_sizes(spec: SearchSpec, sizes: Sequence[float], shard_index: int, seed: int) -> list[Trial]:
+    """The trials of ``sizes`` on one shard, with the optimizer draws :func:`plan_shard` gives them."""
     low, high = np.log(spec.lr_range[0]), np.log(spec.lr_range[1])
     trials = []
-    for size in candidate_sizes(spec, previous_best, data_ratio):
+    for size in sizes:
         for sample in range(spec.samples):
             rng = np.random.default_rng([seed, shard_index, _stable_number(spec.family),
                                          _stable_number(repr(float(size))), sample])
