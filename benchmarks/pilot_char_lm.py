@@ -55,6 +55,12 @@ VARIANTS = {
     "lstm1-8k-patience6": variant("lstm1", (64, 128), shards=(8_000, 256_000), fit_from=8_000,
                                   trainer={**CONVERGE, "patience": 6}),
 }
+# the profile with the search bracketing each winner: while a shard's winner is the widest state it tried, the
+# next wider one (the spacing of its two widest) is tried there, up to three times a shard; one worker, so that
+# it can run beside another pilot (its results do not depend on the workers)
+VARIANTS["lstm1-8k-bracket"] = {**copy.deepcopy(VARIANTS["lstm1-8k"]), "workers": 1}
+for _search in VARIANTS["lstm1-8k-bracket"]["searches"]:
+    _search["bracket"] = 3
 
 
 def main() -> None:

@@ -54,6 +54,10 @@ VARIANTS = {
     # candidate could stop on a noisy evaluation long before the narrower one (the committed
     # store's 128,010-token shard: width 107 stopped after 25 epochs, width 90 after 49)
     "patience8": variant(trainer={**LAPTOP["trainer"], "patience": 8}),
+    # the profile with the search bracketing each winner: while a shard's winner is the widest
+    # width it tried, the next wider one (the spacing of its two widest) is tried there, up to
+    # three times a shard
+    "bracket": variant(search={**LAPTOP["search"], "bracket": 3}),
     # the two-layer profile on real German-English pairs (run with --dataset multi30k): Multi30k
     # holds 415k target tokens; shards of 2k-128k keep a laptop pilot to about 20 minutes
     "multi30k": variant(**TWO_LAYER, shard_sizes={"min_units": 2_000, "max_units": 128_000, "factor": 2}),
