@@ -24,7 +24,12 @@ from scaling_core.experiments.contract import configure
 from scaling_core.sweep.shard_baselines import shard_baselines
 
 LAPTOP = image.SCALES["laptop"]["mnist1d"]
-TO_1024 = {**copy.deepcopy(LAPTOP), "pool_size": 10_240, "images_per_class": (2, 1024)}
+PROJECTED = copy.deepcopy(LAPTOP)
+"""The laptop profile before 2026-12-02's retrain: the same searches without bracketing (a shard
+whose winner is the widest width its depth tried there tries no wider one)."""
+for _search in PROJECTED["searches"]:
+    del _search["bracket"]
+TO_1024 = {**copy.deepcopy(PROJECTED), "pool_size": 10_240, "images_per_class": (2, 1024)}
 
 
 def variant(images_per_class=(1, 1024), families=None, trainer=image_scales.CONVERGE, samples=2,
@@ -47,7 +52,11 @@ def with_growth(settings: dict, growth) -> dict:
 
 
 VARIANTS = {
-    "current": copy.deepcopy(LAPTOP),  # the laptop profile: "hard" to 2,048 per class, widths to 3, one draw
+    # the laptop profile: "hard" to 2,048 per class, widths to 3, one draw, each depth's search bracketing its winner
+    # (while a shard's winner is the widest width its depth tried there, the next wider one, continuing the spacing
+    # of its two widest, is tried, up to three times a shard)
+    "current": copy.deepcopy(LAPTOP),
+    "projected": PROJECTED,  # the laptop profile before 2026-12-02's retrain (the pilots `current --seed 1` and `2` ran it)
     # the previous laptop profile, to 1,024 per class: its top-1 power law spanned 1.2 decades (1.5 on other seeds)
     "to-1024": TO_1024,
     # harder generator settings (wider shears and scales, more noise), 2-2,048 signals per class; the width may

@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 
 from scaling_core.experiments import curves
-from scaling_core.formatting import join_words
+from scaling_core.formatting import counted, join_words
 from scaling_core.models.resnet import PAPER_MAX_WIDTH, WIDTH_FACTOR_RANGE
 
 CHAPTER = "image"
@@ -34,11 +34,13 @@ the model as ``m^0.5`` (sublinear) and ``m^1`` (linear) in parameters."""
 
 
 def _search(family: str, grid, lr_range, batch_sizes, samples: int, growth=WIDTH_GROWTH,
-            max_width: float = PAPER_MAX_WIDTH) -> dict:
-    """One width search for a depth, with Nesterov momentum 0.9 and no weight decay."""
-    return dict(family=family, grid=list(grid), growth=list(growth), samples=samples, lr_range=list(lr_range),
-                batch_sizes=list(batch_sizes), min_size=WIDTH_FACTOR_RANGE[0], max_size=max_width,
-                integer_sizes=False, optimizer="nesterov")
+            max_width: float = PAPER_MAX_WIDTH, bracket: int = 0) -> dict:
+    """One width search for a depth, with Nesterov momentum 0.9 and no weight decay (``bracket``:
+    wider widths tried on a shard whose winner is the widest it tried, :class:`SearchSpec`)."""
+    search = dict(family=family, grid=list(grid), growth=list(growth), samples=samples, lr_range=list(lr_range),
+                  batch_sizes=list(batch_sizes), min_size=WIDTH_FACTOR_RANGE[0], max_size=max_width,
+                  integer_sizes=False, optimizer="nesterov")
+    return {**search, "bracket": bracket} if bracket else search
 
 
 def _scale(pool_size, val_size, images_per_class, families, lr_range, batch_sizes, samples, trainer,
@@ -59,8 +61,8 @@ def _scale(pool_size, val_size, images_per_class, families, lr_range, batch_size
 
 
 EVALUATIONS_TO_BEST = 10
-"""Median evaluations up to and including the best one over the 67 trials of the converged
-MNIST-1D laptop store (every one stopped early; 15 evaluations in all, median), for the cost
+"""Median evaluations up to and including the best one over the 76 trials of the converged
+MNIST-1D laptop store (every one stopped early; 14.5 evaluations in all, median), for the cost
 model (:func:`scaling_core.cost.evaluations_to_best`; measured by
 :func:`scaling_core.cost.measured_evaluations_to_best`)."""
 
@@ -80,11 +82,11 @@ SCALES = {
         "cifar10": _scale(160, 500, (1, 16), {"resnet-d1": [0.0625, 0.125]}, (0.01, 0.2), (32,), 1,
                           dict(max_epochs=10, max_steps=60, patience=2), bootstrap=100, workers=1),
     },
-    "laptop": {  # minutes on two CPU cores
+    "laptop": {  # minutes on two CPU cores; on MNIST-1D each depth's search brackets its winner (pilot `bracket`)
         "mnist1d": _scale(20_480, 4000, (2, 2048),
                           {"resnet-d1": [0.0625, 0.125, 0.25, 0.5], "resnet-d2": [0.0625, 0.125, 0.25]},
                           (0.01, 0.3), (32, 64), 1, CONVERGE, bootstrap=1000, workers=2, max_width=3.0,
-                          **HARD_MNIST1D),
+                          bracket=3, **HARD_MNIST1D),
         "cifar10": _scale(2560, 2000, (1, 256), {"resnet-d1": [0.0625, 0.125, 0.25]}, (0.01, 0.2), (32, 64), 1,
                           CONVERGE, bootstrap=1000, workers=2, each_metric_best=True, growth=(0.0, 0.25, 0.5)),
     },
@@ -159,7 +161,12 @@ def describe_search(scale: dict) -> str:
     each = (" Every metric is then read at its own best evaluation on V (early stopping for each metric),"
             " so a model that grows overconfident after its best top-1 error keeps its best cross-entropy."
             if scale.get("each_metric_best") else " All three metrics are read at that best evaluation.")
+    bracket = search.get("bracket", 0)
+    brackets = (f" Where a shard's winner is the widest width its depth tried there, the next wider width "
+                f"(continuing the spacing of the two widest) is tried on the same shard, and again while it wins, "
+                f"up to {counted(bracket, 'time')} a shard: a winner inside the widths tried "
+                f"has a narrower and a wider rival that fit V worse." if bracket else "")
     return (f"On each larger shard (twice the one before) the previous winner's width is grown by 2 to the "
             f"power g, with g = {growth}, so that its parameters {stay}grow as m to the power "
-            f"{params}, up to a width factor of {search['max_size']:g}. "
+            f"{params}, up to a width factor of {search['max_size']:g}.{brackets} "
             f"Early stopping watches the {watched} of V.{each}")
