@@ -56,7 +56,7 @@ VARIANTS = {
     # (while a shard's winner is the widest width its depth tried there, the next wider one, continuing the spacing
     # of its two widest, is tried, up to three times a shard)
     "current": copy.deepcopy(LAPTOP),
-    "projected": PROJECTED,  # the laptop profile before 2026-12-02's retrain (the pilots `current --seed 1` and `2` ran it)
+    "projected": PROJECTED,  # the laptop profile before 2026-12-02's retrain (`current --seed 1` and `2` ran it then)
     # the previous laptop profile, to 1,024 per class: its top-1 power law spanned 1.2 decades (1.5 on other seeds)
     "to-1024": TO_1024,
     # harder generator settings (wider shears and scales, more noise), 2-2,048 signals per class; the width may

@@ -82,7 +82,8 @@ SCALES = {
         "cifar10": _scale(160, 500, (1, 16), {"resnet-d1": [0.0625, 0.125]}, (0.01, 0.2), (32,), 1,
                           dict(max_epochs=10, max_steps=60, patience=2), bootstrap=100, workers=1),
     },
-    "laptop": {  # minutes on two CPU cores; on MNIST-1D each depth's search brackets its winner (pilot `bracket`)
+    # minutes on two CPU cores; on MNIST-1D each depth's search brackets its winner (pilots `current`, `projected`)
+    "laptop": {
         "mnist1d": _scale(20_480, 4000, (2, 2048),
                           {"resnet-d1": [0.0625, 0.125, 0.25, 0.5], "resnet-d2": [0.0625, 0.125, 0.25]},
                           (0.01, 0.3), (32, 64), 1, CONVERGE, bootstrap=1000, workers=2, max_width=3.0,
