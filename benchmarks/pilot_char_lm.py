@@ -17,7 +17,7 @@ import copy
 import dataclasses
 import time
 
-from pilots import parser, print_summary, scratch_store, verdict_cells
+from pilots import parser, print_summary, scratch_store, verdict_cells, with_searches
 
 from scaling_core.experiments import char_lm, curves, verdicts
 from scaling_core.experiments.contract import configure
@@ -58,9 +58,7 @@ VARIANTS = {
 # the profile with the search bracketing each winner: while a shard's winner is the widest state it tried, the
 # next wider one (the spacing of its two widest) is tried there, up to three times a shard; one worker, so that
 # it can run beside another pilot (its results do not depend on the workers)
-VARIANTS["lstm1-8k-bracket"] = {**copy.deepcopy(VARIANTS["lstm1-8k"]), "workers": 1}
-for _search in VARIANTS["lstm1-8k-bracket"]["searches"]:
-    _search["bracket"] = 3
+VARIANTS["lstm1-8k-bracket"] = {**with_searches(VARIANTS["lstm1-8k"], bracket=3), "workers": 1}
 
 
 def main() -> None:

@@ -17,18 +17,16 @@ import copy
 import dataclasses
 import time
 
-from pilots import parser, print_summary, scratch_store, verdict_cells
+from pilots import parser, print_summary, scratch_store, verdict_cells, with_searches
 
 from scaling_core.experiments import curves, image, image_scales, verdicts
 from scaling_core.experiments.contract import configure
 from scaling_core.sweep.shard_baselines import shard_baselines
 
 LAPTOP = image.SCALES["laptop"]["mnist1d"]
-PROJECTED = copy.deepcopy(LAPTOP)
+PROJECTED = with_searches(LAPTOP, bracket=0)
 """The laptop profile before 2026-12-02's retrain: the same searches without bracketing (a shard
 whose winner is the widest width its depth tried there tries no wider one)."""
-for _search in PROJECTED["searches"]:
-    del _search["bracket"]
 TO_1024 = {**copy.deepcopy(PROJECTED), "pool_size": 10_240, "images_per_class": (2, 1024)}
 
 
@@ -41,14 +39,6 @@ def variant(images_per_class=(1, 1024), families=None, trainer=image_scales.CONV
                                    dict(trainer), bootstrap=1000, workers=2, growth=growth, max_width=max_width)
     settings.update(changes)
     return settings
-
-
-def with_growth(settings: dict, growth) -> dict:
-    """``settings`` with every search's growth exponents replaced."""
-    changed = copy.deepcopy(settings)
-    for search in changed["searches"]:
-        search["growth"] = list(growth)
-    return changed
 
 
 VARIANTS = {
@@ -67,7 +57,7 @@ VARIANTS = {
     "hard-xent": variant((2, 1024), variant="hard", growth=(0.0, 0.25, 0.5), max_width=3.0, stop_on="val_xent"),
     # the previous laptop profile with wider growth steps (0, 0.375 or 0.75): 3 of its 5 top-1 winners were the widest
     # width their shard tried (g = 0.5), so the search is offered a wider candidate and may still stay put
-    "grow-75": with_growth(TO_1024, (0.0, 0.375, 0.75)),
+    "grow-75": with_searches(TO_1024, growth=[0.0, 0.375, 0.75]),
 }
 
 

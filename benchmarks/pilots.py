@@ -53,6 +53,14 @@ def variant_of(base: dict, **changes) -> dict:
     return settings
 
 
+def with_searches(base: dict, **changes) -> dict:
+    """A deep copy of settings ``base`` (with a ``searches`` list) with ``changes`` applied to every search."""
+    settings = copy.deepcopy(base)
+    for search in settings["searches"]:
+        search.update(changes)
+    return settings
+
+
 def converging_trainer(patience: int, max_epochs: int, max_steps: int, min_eval_steps: int = 25) -> dict:
     """Trainer settings that stop on validation: the caps given are meant to stay out of reach."""
     return {"max_epochs": max_epochs, "max_steps": max_steps, "patience": patience,

@@ -37,10 +37,9 @@ def _search(family: str, grid, lr_range, batch_sizes, samples: int, growth=WIDTH
             max_width: float = PAPER_MAX_WIDTH, bracket: int = 0) -> dict:
     """One width search for a depth, with Nesterov momentum 0.9 and no weight decay (``bracket``:
     wider widths tried on a shard whose winner is the widest it tried, :class:`SearchSpec`)."""
-    search = dict(family=family, grid=list(grid), growth=list(growth), samples=samples, lr_range=list(lr_range),
-                  batch_sizes=list(batch_sizes), min_size=WIDTH_FACTOR_RANGE[0], max_size=max_width,
-                  integer_sizes=False, optimizer="nesterov")
-    return {**search, "bracket": bracket} if bracket else search
+    return dict(family=family, grid=list(grid), growth=list(growth), samples=samples, lr_range=list(lr_range),
+                batch_sizes=list(batch_sizes), min_size=WIDTH_FACTOR_RANGE[0], max_size=max_width,
+                integer_sizes=False, optimizer="nesterov", bracket=bracket)
 
 
 def _scale(pool_size, val_size, images_per_class, families, lr_range, batch_sizes, samples, trainer,
