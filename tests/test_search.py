@@ -227,3 +227,20 @@ def test_a_bracketing_search_stops_at_its_extensions_or_the_cap(tmp_path):
     trials = frame.assign(status="done")
     best = best_per_shard(frame, "val_error")
     assert pinned_winners(best.assign(in_fit=True), trials).all()  # each still the largest its shard tried
+
+
+def test_the_progress_bar_counts_a_bracketing_search_extensions(tmp_path, monkeypatch):
+    import scaling_core.sweep.run as run_module
+
+    bars = []
+
+    class Recorded(run_module.tqdm):
+        def close(self):
+            bars.append((self.n, self.total))
+            super().close()
+
+    monkeypatch.setattr(run_module, "tqdm", Recorded)
+    search = SearchSpec("mlp", grid=(8, 16), growth=(0.0, 0.5), samples=1, bracket=3)
+    spec = SweepSpec(name="bar", task=MNIST1D, shard_sizes=(50, 100, 200), searches=(search,))
+    frame = run_sweep(spec, tmp_path / "s.sqlite", _BowlExecutor(best=40), progress=True)
+    assert bars[-1] == (len(frame), len(frame)) == (9, 9)  # planned 2 + 2 + 2, then 3 extensions

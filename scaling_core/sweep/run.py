@@ -201,6 +201,8 @@ class _Sweep:
                        for trial in plan_sizes(search, [size], shard.index, self.spec.seed)]
             if not planned:
                 break
+            bar.total += len(planned)  # the extensions were not in the planned total
+            bar.refresh()
             jobs, rows = self._place(shard, planned)
         winners.update(found)
         return keys
