@@ -16,7 +16,7 @@ from __future__ import annotations
 import dataclasses
 import time
 
-from pilots import parser, print_summary, scratch_store, variant_of, verdict_cells
+from pilots import parser, print_summary, scratch_store, variant_of, verdict_cells, with_searches
 
 from scaling_core.experiments import curves, methodology
 from scaling_core.experiments.contract import configure
@@ -48,6 +48,19 @@ VARIANTS = {
                      shard_sizes={"min_units": 128, "max_units": 65536, "factor": 2},
                      searches=search((4, 8, 16, 32, 64), samples=1, family="cnn"),
                      trainer={"max_epochs": 400, "patience": 6, "min_eval_steps": 20}, fit_from=128),
+    # the profile with one draw per width and four times the data: can the straight stretch of the
+    # cross-entropy (2,048 to 65,536 samples in the profile) reach two decades?
+    "to-262k-1": {**with_searches(LAPTOP, samples=1), "n_train": 262_144,
+                  "shard_sizes": {"min_units": 256, "max_units": 262_144, "factor": 2}},
+    # that variant with batches of 128 or 256 (1.4-1.7x the samples a second of batches of 64-128 for a
+    # 1,024-wide MLP on one core) and the step cap out of reach
+    "to-262k-b256": {**with_searches(LAPTOP, samples=1, batch_sizes=[128, 256]), "n_train": 262_144,
+                     "shard_sizes": {"min_units": 256, "max_units": 262_144, "factor": 2},
+                     "trainer": {**LAPTOP["trainer"], "max_steps": 400_000}},
+    # `to-262k-1` with the step cap out of reach: what two converged decades cost
+    "to-262k-1-long": {**with_searches(LAPTOP, samples=1), "n_train": 262_144,
+                       "shard_sizes": {"min_units": 256, "max_units": 262_144, "factor": 2},
+                       "trainer": {**LAPTOP["trainer"], "max_steps": 400_000}},
 }
 
 
