@@ -34,6 +34,12 @@ def search(grid, samples=2, growth=(0.0, 0.5, 1.0), family="mlp"):
              "lr_range": [1e-3, 1e-2], "batch_sizes": [32, 64]}]
 
 
+TO_262K = {"n_train": 262_144, "shard_sizes": {"min_units": 256, "max_units": 262_144, "factor": 2}}
+"""Four times the profile's training set, in shards of 256 to 262,144 samples."""
+NO_STEP_CAP = {"trainer": {**LAPTOP["trainer"], "max_steps": 400_000}}
+"""The profile's trainer with its step cap (the trainer's default, 20,000) out of reach."""
+
+
 VARIANTS = {
     "current": variant(),
     "wide": variant(n_train=65536, n_val=4000,
@@ -50,17 +56,12 @@ VARIANTS = {
                      trainer={"max_epochs": 400, "patience": 6, "min_eval_steps": 20}, fit_from=128),
     # the profile with one draw per width and four times the data: can the straight stretch of the
     # cross-entropy (2,048 to 65,536 samples in the profile) reach two decades?
-    "to-262k-1": {**with_searches(LAPTOP, samples=1), "n_train": 262_144,
-                  "shard_sizes": {"min_units": 256, "max_units": 262_144, "factor": 2}},
+    "to-262k-1": {**with_searches(LAPTOP, samples=1), **TO_262K},
     # that variant with batches of 128 or 256 (1.4-1.7x the samples a second of batches of 64-128 for a
     # 1,024-wide MLP on one core) and the step cap out of reach
-    "to-262k-b256": {**with_searches(LAPTOP, samples=1, batch_sizes=[128, 256]), "n_train": 262_144,
-                     "shard_sizes": {"min_units": 256, "max_units": 262_144, "factor": 2},
-                     "trainer": {**LAPTOP["trainer"], "max_steps": 400_000}},
+    "to-262k-b256": {**with_searches(LAPTOP, samples=1, batch_sizes=[128, 256]), **TO_262K, **NO_STEP_CAP},
     # `to-262k-1` with the step cap out of reach: what two converged decades cost
-    "to-262k-1-long": {**with_searches(LAPTOP, samples=1), "n_train": 262_144,
-                       "shard_sizes": {"min_units": 256, "max_units": 262_144, "factor": 2},
-                       "trainer": {**LAPTOP["trainer"], "max_steps": 400_000}},
+    "to-262k-1-long": {**with_searches(LAPTOP, samples=1), **TO_262K, **NO_STEP_CAP},
 }
 
 
